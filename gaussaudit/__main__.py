@@ -1,0 +1,3 @@
+from gaussaudit.cli import main
+
+main()

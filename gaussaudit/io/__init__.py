@@ -1,0 +1,17 @@
+"""Sources and sinks: the only part of gaussaudit that opens files."""
+from gaussaudit.io.sources import SUPPORTED_SUFFIXES, Dataset, open_dataset, resolve_paths
+from gaussaudit.io.validation import MIN_ROWS, check_dtype, check_shape
+from gaussaudit.io.writers import write_text_atomic, write_npy, write_parquet
+
+__all__ = [
+    "MIN_ROWS",
+    "SUPPORTED_SUFFIXES",
+    "Dataset",
+    "check_dtype",
+    "check_shape",
+    "open_dataset",
+    "resolve_paths",
+    "write_npy",
+    "write_parquet",
+    "write_text_atomic",
+]

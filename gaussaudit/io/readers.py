@@ -1,0 +1,289 @@
+"""Readers: each shard knows its shape and dtype up front and yields float
+arrays in row order, a chunk at a time, so no file is ever read whole."""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Iterator
+
+import numpy as np
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.validation import check_dtype, check_shape
+
+#: Values per chunk: about 32 MB of float32, bounded whatever the file size.
+CHUNK_VALUES = 1 << 23
+
+NPZ_DEFAULT_KEYS = ("embeddings", "embedding", "emb", "features")
+
+
+def chunk_rows(dim: int) -> int:
+    return max(1, CHUNK_VALUES // max(dim, 1))
+
+
+class Shard:
+    """One file (or in-memory array) of the dataset.
+
+    Attributes: ``source`` (the name shown to users), ``n_rows``, ``dim``,
+    ``dtype`` and ``layout`` (how features were found, e.g. "column 'emb'").
+    """
+
+    source: str
+    n_rows: int
+    dim: int
+    dtype: np.dtype
+    layout: str = "array"
+
+    def chunks(self) -> Iterator[np.ndarray]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class ArrayShard(Shard):
+    """An array already in memory (the library API accepts these)."""
+
+    def __init__(self, array, source: str = "<array>") -> None:
+        try:
+            arr = np.asarray(array)
+        except Exception as exc:  # ragged nested lists and the like
+            raise GaussAuditError(f"{source}: could not be read as an array ({exc}).") from None
+        self.dtype = check_dtype(arr.dtype, source)
+        self.n_rows, self.dim = check_shape(arr.shape, source)
+        self.source, self._array = source, arr
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        step = chunk_rows(self.dim)
+        for start in range(0, self.n_rows, step):
+            yield self._array[start : start + step]
+
+
+def _read_npy_header(fh, source: str):
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(fh, max_header_size=1 << 20)
+        return fmt.read_array_header_2_0(fh, max_header_size=1 << 20)
+    except (ValueError, EOFError, OSError) as exc:
+        raise GaussAuditError(f"{source}: is not a valid .npy array file ({exc}).") from None
+
+
+class NpyShard(Shard):
+    """A ``.npy`` file, memory-mapped: chunks are read from disk on demand."""
+
+    def __init__(self, path: str) -> None:
+        self.source = str(path)
+        try:
+            with open(path, "rb") as fh:
+                shape, fortran, dtype = _read_npy_header(fh, self.source)
+                offset = fh.tell()
+        except OSError as exc:
+            raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
+        self.dtype = check_dtype(dtype, self.source)
+        self.n_rows, self.dim = check_shape(shape, self.source)
+        expected = offset + self.n_rows * self.dim * self.dtype.itemsize
+        actual = os.path.getsize(path)
+        if actual < expected:
+            raise GaussAuditError(
+                f"{self.source}: is truncated: the header promises shape {tuple(shape)} "
+                f"({expected} bytes) but the file has {actual} bytes."
+            )
+        self._path = path
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        if self.n_rows == 0:
+            return
+        arr = np.load(self._path, mmap_mode="r", allow_pickle=False)
+        step = chunk_rows(self.dim)
+        for start in range(0, self.n_rows, step):
+            yield np.asarray(arr[start : start + step])
+
+
+class NpzShard(Shard):
+    """One array of a ``.npz`` archive (compressed members cannot be mapped, so
+    the member is decompressed once when its chunks are first asked for)."""
+
+    def __init__(self, path: str, key: str | None = None) -> None:
+        self.source = str(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
+                chosen = self._choose_key(names, key)
+                with zf.open(chosen + ".npy") as fh:
+                    shape, _, dtype = _read_npy_header(fh, f"{self.source}[{chosen}]")
+        except (zipfile.BadZipFile, EOFError) as exc:
+            raise GaussAuditError(f"{self.source}: is not a valid .npz archive ({exc}).") from None
+        except OSError as exc:
+            raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
+        self.key = chosen
+        self.layout = f"array '{chosen}'"
+        shown = f"{self.source}[{chosen}]"
+        self.dtype = check_dtype(dtype, shown)
+        self.n_rows, self.dim = check_shape(shape, shown)
+        self._path = path
+
+    def _choose_key(self, names: list[str], key: str | None) -> str:
+        if not names:
+            raise GaussAuditError(f"{self.source}: the .npz archive holds no arrays.")
+        listing = ", ".join(names)
+        if key is not None:
+            if key not in names:
+                raise GaussAuditError(f"{self.source}: has no array named '{key}' (it has: {listing}).")
+            return key
+        if len(names) == 1:
+            return names[0]
+        for candidate in NPZ_DEFAULT_KEYS:
+            if candidate in names:
+                return candidate
+        raise GaussAuditError(
+            f"{self.source}: holds several arrays ({listing}); choose one with --key NAME."
+        )
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        if self.n_rows == 0:
+            return
+        try:
+            with np.load(self._path, allow_pickle=False) as npz:
+                arr = npz[self.key]
+        except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise GaussAuditError(f"{self.source}[{self.key}]: cannot be read ({exc}).") from None
+        step = chunk_rows(self.dim)
+        for start in range(0, self.n_rows, step):
+            yield arr[start : start + step]
+
+
+def _is_numeric_arrow(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t)
+
+
+def _is_list_arrow(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
+
+
+class ParquetShard(Shard):
+    """A parquet file: one list / fixed-size-list column of embeddings, found
+    automatically or named with ``column``, or else every numeric column as one
+    feature ("wide" layout). Read a record batch at a time."""
+
+    def __init__(self, path: str, column: str | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.source = str(path)
+        try:
+            self._file = pq.ParquetFile(path)
+            schema = self._file.schema_arrow
+        except (pa.ArrowException, OSError) as exc:
+            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({exc}).") from None
+        self.n_rows = int(self._file.metadata.num_rows)
+        fields = {f.name: f.type for f in schema}
+        list_cols = [n for n, t in fields.items() if _is_list_arrow(t)]
+        numeric_lists = [n for n in list_cols if _is_numeric_arrow(fields[n].value_type)]
+
+        if column is not None:
+            if column not in fields:
+                raise GaussAuditError(f"{self.source}: has no column '{column}' (it has: {', '.join(fields)}).")
+            t = fields[column]
+            if not _is_list_arrow(t):
+                raise GaussAuditError(
+                    f"{self.source}: column '{column}' holds one {t} per row, not an embedding; "
+                    "--column names a list column. Leave --column out to use every numeric column as a feature."
+                )
+            if not _is_numeric_arrow(t.value_type):
+                raise GaussAuditError(f"{self.source}: column '{column}' holds lists of {t.value_type}, not numbers.")
+            self._list_column = column
+        elif len(numeric_lists) == 1:
+            self._list_column = numeric_lists[0]
+        elif len(numeric_lists) > 1:
+            raise GaussAuditError(
+                f"{self.source}: has several embedding columns ({', '.join(numeric_lists)}); choose one with --column NAME."
+            )
+        else:
+            self._list_column = None
+
+        if self._list_column is not None:
+            t = fields[self._list_column]
+            self.dtype = check_dtype(t.value_type.to_pandas_dtype(), f"{self.source}:{self._list_column}")
+            self.layout = f"column '{self._list_column}'"
+            self.dim = t.list_size if pa.types.is_fixed_size_list(t) else self._first_list_length()
+            self._columns = [self._list_column]
+        else:
+            numeric = [n for n, t in fields.items() if _is_numeric_arrow(t)]
+            if not numeric:
+                what = f" (columns: {', '.join(f'{n}: {t}' for n, t in fields.items())})" if fields else ""
+                raise GaussAuditError(f"{self.source}: has no numeric column{what}; nothing to audit.")
+            self._columns = numeric
+            self.dim = len(numeric)
+            self.dtype = np.result_type(*[fields[n].to_pandas_dtype() for n in numeric])
+            self.layout = f"{len(numeric)} numeric columns" if len(numeric) > 1 else f"numeric column '{numeric[0]}'"
+        if self.dim == 0:
+            raise GaussAuditError(f"{self.source}: column '{self._list_column}' holds empty lists; no features to test.")
+
+    def _first_list_length(self) -> int:
+        for arr in self._batches(batch_size=64):
+            valid = arr.is_valid().to_numpy(zero_copy_only=False)
+            if valid.any():
+                first = int(np.flatnonzero(valid)[0])
+                return len(arr[first].values)
+        if self.n_rows == 0:
+            return 1  # no rows: the dimension never matters
+        raise GaussAuditError(f"{self.source}: every row of column '{self._list_column}' is null.")
+
+    def _batches(self, batch_size: int):
+        import pyarrow as pa
+
+        try:
+            for batch in self._file.iter_batches(batch_size=batch_size, columns=self._columns):
+                yield batch.column(0) if self._list_column is not None else batch
+        except (pa.ArrowException, OSError) as exc:
+            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({exc}).") from None
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        start = 0
+        for batch in self._batches(batch_size=chunk_rows(self.dim)):
+            if self._list_column is None:
+                yield self._wide_to_numpy(batch)
+            else:
+                yield self._list_to_numpy(batch, start)
+            start += len(batch)
+
+    def _wide_to_numpy(self, batch) -> np.ndarray:
+        out = np.empty((batch.num_rows, self.dim), dtype=self.dtype if self.dtype.kind == "f" else np.float64)
+        for j in range(batch.num_columns):
+            col = batch.column(j)
+            values = col.to_numpy(zero_copy_only=False)
+            if col.null_count:
+                values = np.where(col.is_valid().to_numpy(zero_copy_only=False), values, np.nan)
+            out[:, j] = values
+        return out
+
+    def _list_to_numpy(self, arr, start: int) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = len(arr)
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        if not pa.types.is_fixed_size_list(arr.type):
+            lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+            ragged = np.flatnonzero(valid & (lengths != self.dim))
+            if ragged.size:
+                row = int(ragged[0])
+                raise GaussAuditError(
+                    f"{self.source}: column '{self._list_column}' is ragged: row {start + row} has "
+                    f"{int(lengths[row])} values where the first row has {self.dim}."
+                )
+        dense = arr if valid.all() else arr.filter(pa.array(valid))
+        flat = dense.flatten()
+        values = flat.to_numpy(zero_copy_only=False)
+        if flat.null_count:
+            values = np.where(flat.is_valid().to_numpy(zero_copy_only=False), values, np.nan)
+        values = values.reshape(-1, self.dim)
+        if valid.all():
+            return values
+        # Missing embeddings become NaN rows: counted and reported like NaN values.
+        out = np.full((n, self.dim), np.nan, dtype=np.float64)
+        out[valid] = values
+        return out

@@ -1,0 +1,152 @@
+"""Turn what the user typed (files, folders, globs) into one dataset of shards."""
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.readers import ArrayShard, NpyShard, NpzShard, ParquetShard, Shard
+from gaussaudit.io.validation import check_row_count
+
+SUPPORTED_SUFFIXES = (".npy", ".npz", ".parquet")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def natural_key(text: str):
+    """Sort key that orders digits by value: shard_2 before shard_10."""
+    return [(0, int(tok), "") if tok.isdigit() else (1, 0, tok) for tok in re.split(r"(\d+)", text) if tok]
+
+
+def _is_shard_file(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith((".", "_"))
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    found = [p for p in folder.rglob("*") if p.is_file() and _is_shard_file(p)]
+    if not found:
+        raise GaussAuditError(
+            f"{folder}: the folder holds no {', '.join(SUPPORTED_SUFFIXES)} files."
+        )
+    return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+
+
+def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand folders (recursively) and globs into a list of files, in order.
+
+    Folder and glob matches are sorted naturally (numbers by value); the order
+    the user gave between arguments is kept. A file named twice is an error.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    if not paths:
+        raise GaussAuditError("no input given: name at least one .npy, .npz or .parquet file, folder or glob.")
+    files: list[Path] = []
+    for raw in paths:
+        text = os.fspath(raw)
+        path = Path(text)
+        if path.is_dir():
+            files.extend(_folder_files(path))
+        elif path.exists():
+            files.append(path)
+        elif _GLOB_CHARS.search(text):
+            matches = [Path(m) for m in glob.glob(text, recursive=True)]
+            matches = [m for m in matches if m.is_file() and _is_shard_file(m)]
+            if not matches:
+                raise GaussAuditError(f"{text}: the pattern matches no {', '.join(SUPPORTED_SUFFIXES)} files.")
+            files.extend(sorted(matches, key=lambda p: natural_key(p.as_posix())))
+        else:
+            raise GaussAuditError(f"{text}: no such file or folder.")
+    seen: set[str] = set()
+    for f in files:
+        real = os.path.realpath(f)
+        if real in seen:
+            raise GaussAuditError(f"{f}: is named twice; each file may be part of the dataset once.")
+        seen.add(real)
+    return files
+
+
+def _open_shard(path: Path, key: str | None, column: str | None) -> Shard:
+    suffix = path.suffix.lower()
+    if not os.access(path, os.R_OK):
+        raise GaussAuditError(f"{path}: cannot be read (permission denied).")
+    if suffix == ".npy":
+        return NpyShard(str(path))
+    if suffix == ".npz":
+        return NpzShard(str(path), key=key)
+    if suffix == ".parquet":
+        return ParquetShard(str(path), column=column)
+    raise GaussAuditError(
+        f"{path}: unknown file type '{path.suffix or '(none)'}'; gaussaudit reads {', '.join(SUPPORTED_SUFFIXES)}."
+    )
+
+
+@dataclass
+class Dataset:
+    """Shards read in order as one set of rows with a common dimension."""
+
+    shards: list[Shard]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(s.n_rows for s in self.shards)
+
+    @property
+    def dim(self) -> int:
+        return self.shards[0].dim
+
+    @property
+    def paths(self) -> list[str]:
+        return [s.source for s in self.shards]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.result_type(*[s.dtype for s in self.shards])
+
+    @property
+    def layouts(self) -> list[str]:
+        return sorted({s.layout for s in self.shards})
+
+    def chunks(self) -> Iterator[tuple[Shard, int, int, np.ndarray]]:
+        """Yield ``(shard, row_in_shard, row_in_dataset, chunk)`` in row order."""
+        offset = 0
+        for shard in self.shards:
+            local = 0
+            for chunk in shard.chunks():
+                yield shard, local, offset + local, chunk
+                local += len(chunk)
+            offset += shard.n_rows
+
+
+def open_dataset(source, *, key: str | None = None, column: str | None = None) -> Dataset:
+    """Open files, folders, globs or an in-memory 2-D array as one dataset.
+
+    Every shard's header is read and checked before any data: a wrong dtype,
+    shape or dimension mismatch fails fast, naming the file.
+    """
+    if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, os.PathLike))):
+        shards: list[Shard] = [ArrayShard(source)]
+    else:
+        files = resolve_paths(source)
+        shards = [_open_shard(f, key, column) for f in files]
+        suffixes = {f.suffix.lower() for f in files}
+        if key is not None and ".npz" not in suffixes:
+            raise GaussAuditError("--key picks an array inside .npz files, and no .npz file was given.")
+        if column is not None and ".parquet" not in suffixes:
+            raise GaussAuditError("--column picks a column of parquet files, and no .parquet file was given.")
+    first = shards[0]
+    for s in shards[1:]:
+        if s.dim != first.dim:
+            raise GaussAuditError(
+                f"{s.source}: has {s.dim} features but {first.source} has {first.dim}; "
+                "every file of one dataset must have the same dimension."
+            )
+    dataset = Dataset(shards)
+    name = first.source if len(shards) == 1 else f"the {len(shards)} input files"
+    check_row_count(dataset.n_rows, name)
+    return dataset

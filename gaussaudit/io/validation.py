@@ -1,0 +1,89 @@
+"""The one place where input is judged: anything wrong becomes a GaussAuditError
+whose message names the source and says what to do."""
+from __future__ import annotations
+
+import numpy as np
+
+from gaussaudit.errors import GaussAuditError
+
+#: Fewest rows an audit accepts: the D'Agostino-Pearson kurtosis approximation
+#: needs 20 samples.
+MIN_ROWS = 20
+
+
+def check_dtype(dtype, source: str) -> np.dtype:
+    """Accept real numbers (float, int, bool); reject everything else."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "fiub":
+        return dtype
+    kinds = {"c": "complex numbers", "O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "durations", "V": "records"}
+    what = kinds.get(dtype.kind, f"dtype {dtype}")
+    raise GaussAuditError(f"{source}: holds {what} (dtype {dtype}); expected real numbers (float16/32/64).")
+
+
+def check_shape(shape: tuple[int, ...], source: str) -> tuple[int, int]:
+    """Require a 2-D (rows = embeddings, columns = features) shape with features."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 1:
+        raise GaussAuditError(
+            f"{source}: is a 1-D array of shape {shape}; expected 2-D (rows = embeddings, "
+            "columns = features). For a single feature, save x.reshape(-1, 1)."
+        )
+    if len(shape) != 2:
+        hint = f" If the last axis holds the features, save x.reshape(-1, {shape[-1]})." if len(shape) > 2 else ""
+        raise GaussAuditError(
+            f"{source}: is a {len(shape)}-D array of shape {shape}; expected 2-D (rows = embeddings, columns = features).{hint}"
+        )
+    if shape[1] == 0:
+        raise GaussAuditError(f"{source}: has 0 columns; there are no features to test.")
+    return shape[0], shape[1]
+
+
+def check_row_count(n_rows: int, source: str, after: str = "") -> None:
+    """At least MIN_ROWS rows, or a message that says how many there are."""
+    if n_rows == 0:
+        raise GaussAuditError(f"{source}: has 0 rows{after}; there is nothing to audit.")
+    if n_rows < MIN_ROWS:
+        raise GaussAuditError(
+            f"{source}: has {n_rows} rows{after}; the normality tests need at least {MIN_ROWS}."
+        )
+
+
+def check_int_option(name: str, value, minimum: int | None = None, allowed_zero: bool = False) -> int:
+    """Validate a whole-number option; ``allowed_zero`` admits 0 below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise GaussAuditError(f"{name} must be a whole number; got {value!r}.")
+    value = int(value)
+    if minimum is not None and value < minimum and not (allowed_zero and value == 0):
+        zero = "0 or " if allowed_zero else ""
+        raise GaussAuditError(f"{name} must be {zero}at least {minimum}; got {value}.")
+    return value
+
+
+class NonFiniteRows:
+    """Counts rows holding NaN, inf or missing values while data streams past.
+
+    ``record`` takes each chunk's mask of finite rows and keeps the total and the
+    first offending row, so the final message can say how many and where.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: tuple[str, int] | None = None
+
+    def record(self, finite: np.ndarray, source: str, first_row: int) -> None:
+        bad = np.flatnonzero(~finite)
+        if bad.size:
+            if self.first is None:
+                self.first = (source, first_row + int(bad[0]))
+            self.count += int(bad.size)
+
+    def check(self, drop: bool) -> None:
+        """Raise unless every row was finite or the user asked to drop such rows."""
+        if self.count and not drop:
+            src, row = self.first
+            plural = "s" if self.count != 1 else ""
+            raise GaussAuditError(
+                f"{src}: {self.count} row{plural} hold NaN, inf or missing values "
+                f"(first: row {row}, counting from 0). Pass --drop-nonfinite to leave them out."
+            )

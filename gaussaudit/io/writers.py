@@ -1,0 +1,95 @@
+"""Writers: atomic (a temp file renamed into place), and never over an existing
+file unless the caller says ``overwrite=True``."""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from gaussaudit.errors import GaussAuditError
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse to replace an existing file unless asked, and need a parent folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise GaussAuditError(f"{path}: is a folder; give a file name to write.")
+    if path.exists() and not overwrite:
+        raise GaussAuditError(f"{path}: already exists; pass --overwrite to replace it.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise GaussAuditError(f"{path}: the folder {parent} does not exist.")
+    return path
+
+
+@contextmanager
+def _atomic(path: str | os.PathLike, overwrite: bool):
+    target = check_writable(path, overwrite)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    try:
+        with _atomic(path, overwrite) as tmp:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+    except OSError as exc:
+        raise GaussAuditError(f"{path}: cannot be written ({exc.strerror or exc}).") from None
+
+
+def write_npy(path: str | os.PathLike, array, overwrite: bool = False) -> None:
+    """Save a 2-D array as ``.npy`` atomically."""
+    with _atomic(path, overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(array))
+
+
+def write_parquet(
+    path: str | os.PathLike,
+    array,
+    *,
+    layout: str = "fixed_size_list",
+    column: str = "embedding",
+    extra_columns: dict | None = None,
+    row_group_size: int | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Save a 2-D array as parquet atomically.
+
+    ``layout``: ``"fixed_size_list"`` or ``"list"`` (one embedding column named
+    ``column``), or ``"wide"`` (one numeric column per feature, ``f0``, ``f1``…).
+    ``extra_columns`` adds columns such as paths or ids beside the embeddings.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = np.asarray(array)
+    n, d = x.shape
+    if layout == "wide":
+        cols = {f"f{j}": pa.array(x[:, j]) for j in range(d)}
+    elif layout in ("fixed_size_list", "list"):
+        values = pa.array(np.ascontiguousarray(x).ravel())
+        if layout == "fixed_size_list":
+            emb = pa.FixedSizeListArray.from_arrays(values, d)
+        else:
+            emb = pa.ListArray.from_arrays(pa.array(np.arange(0, n * d + 1, d, dtype=np.int32)), values)
+        cols = {column: emb}
+    else:
+        raise ValueError(f"unknown parquet layout {layout!r}")
+    for name, values in (extra_columns or {}).items():
+        cols[name] = pa.array(values)
+    table = pa.table(cols)
+    with _atomic(path, overwrite) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size)

@@ -1,0 +1,117 @@
+"""The versioned JSON report. Keys listed in docs/json-schema.md are stable:
+add fields freely, never rename one without bumping SCHEMA."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from gaussaudit.stats import AD_CRITICAL_5PCT
+
+SCHEMA = "gaussaudit.report/1"
+
+
+def _num(x):
+    """JSON has no NaN/inf: they become null."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _worst(w):
+    return {"feature": w.feature, "value": _num(w.value)}
+
+
+def report_to_dict(report, per_feature: bool = False) -> dict:
+    """Plain-Python dict of an AuditReport, ready for ``json.dumps``."""
+    from gaussaudit import __version__
+    from gaussaudit.audit import DP_ALPHA
+
+    cfg = report.config
+    out = {
+        "schema": SCHEMA,
+        "gaussaudit_version": __version__,
+        "input": {
+            "paths": list(report.paths),
+            "layouts": list(report.layouts),
+            "dtype": report.dtype,
+            "n_total": report.n_total,
+            "n_used": report.n_used,
+            "dim": report.dim,
+            "constant_features": len(report.constant_features),
+            "constant_feature_indices": [int(j) for j in report.constant_features],
+            "nonfinite_rows_dropped": report.nonfinite_rows_dropped,
+            "zero_norm_rows": report.zero_norm_rows,
+        },
+        "settings": {
+            "normalize": cfg.normalize,
+            "sample": cfg.sample,
+            "seed": cfg.seed,
+            "key": cfg.key,
+            "column": cfg.column,
+            "drop_nonfinite": cfg.drop_nonfinite,
+            "rule": cfg.rule,
+        },
+        "metrics": {
+            "norm_cv": _num(report.norm_cv),
+            "norm_mean": _num(report.norm_mean),
+            "norm_std": _num(report.norm_std),
+            "features_tested": report.n_tested,
+            "ad": {
+                "mean": _num(report.ad_mean),
+                "median": _num(report.ad_median),
+                "pass_fraction": _num(report.ad_pass_fraction),
+                "critical_value": AD_CRITICAL_5PCT,
+                "worst_features": [_worst(w) for w in report.worst_ad_features],
+            },
+            "dp": {
+                "mean_p": _num(report.dp_mean_p),
+                "median_p": _num(report.dp_median_p),
+                "pass_fraction": _num(report.dp_pass_fraction),
+                "alpha": DP_ALPHA,
+            },
+            "moments": {
+                "skewness": {
+                    "median": _num(report.skewness_median),
+                    "median_abs": _num(report.skewness_median_abs),
+                    "worst": _worst(report.skewness_worst),
+                },
+                "excess_kurtosis": {
+                    "median": _num(report.excess_kurtosis_median),
+                    "median_abs": _num(report.excess_kurtosis_median_abs),
+                    "worst": _worst(report.excess_kurtosis_worst),
+                },
+            },
+        },
+        "verdict": {
+            "gaussian": report.verdict.gaussian,
+            "rule": report.verdict.rule,
+            "reasons": report.verdict.reasons,
+            "conditions": [
+                {
+                    "name": c.name,
+                    "value": _num(c.value),
+                    "comparison": c.comparison,
+                    "threshold": c.threshold,
+                    "passed": c.passed,
+                }
+                for c in report.verdict.conditions
+            ],
+        },
+        "timing": {"seconds": round(report.seconds, 4)},
+    }
+    if per_feature:
+        f = report.features
+        out["features"] = {
+            "ad_statistic": [_num(v) for v in f.ad.statistic],
+            "ad_pvalue": [_num(v) for v in f.ad.pvalue],
+            "dp_statistic": [_num(v) for v in f.dp.statistic],
+            "dp_pvalue": [_num(v) for v in f.dp.pvalue],
+            "skewness": [_num(v) for v in f.dp.skewness],
+            "excess_kurtosis": [_num(v) for v in f.dp.excess_kurtosis],
+        }
+    return out
+
+
+def render_json(report, per_feature: bool = False) -> str:
+    return json.dumps(report_to_dict(report, per_feature=per_feature), indent=2, ensure_ascii=False) + "\n"
