@@ -14,7 +14,7 @@ def sample_indices(n_total: int, sample: int, seed: int) -> np.ndarray | None:
     Examples
     --------
     >>> sample_indices(10, 3, seed=0)
-    array([2, 6, 8])
+    array([5, 6, 9])
     >>> sample_indices(10, 0, seed=0) is None
     True
     """
