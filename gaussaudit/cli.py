@@ -46,7 +46,7 @@ def _fail(message: str) -> None:
 
 @app.command()
 def scan(
-    paths: List[str] = typer.Argument(..., help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
     sample: int = typer.Option(10_000, "--sample", "-n", help="Rows drawn uniformly (without replacement) for the tests; 0 = every row."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample: same input and options, same numbers."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise rows before testing (norm CV always uses raw rows)."),

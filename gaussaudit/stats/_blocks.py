@@ -30,7 +30,7 @@ def as_feature_rows(x: np.ndarray, axis: int) -> np.ndarray:
     if x.ndim == 0:
         raise ValueError("expected an array of samples, got a scalar")
     x = np.moveaxis(x, axis, -1)
-    x = x.reshape(-1, x.shape[-1])
+    x = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
     if x.dtype != np.float64:
         x = x.astype(np.float64)
     return x

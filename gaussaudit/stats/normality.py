@@ -36,6 +36,7 @@ AD_CRITICAL_5PCT = 0.752
 DP_MIN_SAMPLES = 20
 
 _SQRT1_2 = np.sqrt(0.5)
+_FAR_TAIL = 30.0
 # A feature whose variance is below this share of its squared mean is constant up
 # to rounding; scipy's skew/kurtosis use the same cut-off to return NaN.
 _RESOLUTION = np.finfo(np.float64).resolution
@@ -143,11 +144,18 @@ def _ad_statistic_sorted(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np
     b, n = y.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         w = (y - mean[:, None]) / std[:, None]
-    tail = np.abs(w)
-    tail *= _SQRT1_2
+    abs_w = np.abs(w)
+    tail = abs_w * _SQRT1_2
     special.erfc(tail, out=tail)
-    tail *= 0.5  # tail = Φ(-|w|), exact in the far tails
-    log_small = np.log(tail)  # log Φ(-|w|)
+    tail *= 0.5  # tail = Φ(-|w|), to full relative precision while it is a normal float
+    with np.errstate(divide="ignore"):
+        log_small = np.log(tail)  # log Φ(-|w|)
+    # Beyond |w| ≈ 37 the tail underflows to 0 (a single far outlier in a large
+    # sample gets there); log_ndtr's asymptotic series stays exact, so use it for
+    # the few values past |w| = 30, well before precision thins out.
+    far = abs_w > _FAR_TAIL
+    if far.any():
+        log_small[far] = special.log_ndtr(-abs_w[far])
     log_big = np.log1p(-tail, out=tail)  # log Φ(|w|)
     positive = w >= 0
     log_sf = np.where(positive, log_small, log_big)  # log Φ(-w)
