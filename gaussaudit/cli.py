@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
@@ -40,13 +41,13 @@ def _root(
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {message}", markup=True)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(EXIT_USAGE)
 
 
 @app.command()
 def scan(
-    paths: List[str] = typer.Argument(..., metavar="PATH...", help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
     sample: int = typer.Option(10_000, "--sample", "-n", help="Rows drawn uniformly (without replacement) for the tests; 0 = every row."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample: same input and options, same numbers."),
     normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise rows before testing (norm CV always uses raw rows)."),
@@ -73,10 +74,10 @@ def scan(
             from gaussaudit.io.writers import check_writable
             from gaussaudit.io.sources import resolve_paths
 
-            target = check_writable(json_path, overwrite)
             inputs = {os.path.realpath(p) for p in resolve_paths(paths)}
-            if os.path.realpath(target) in inputs:
+            if os.path.realpath(json_path) in inputs:
                 raise GaussAuditError(f"{json_path}: is one of the inputs; choose another --json path.")
+            check_writable(json_path, overwrite)
         config = AuditConfig(normalize=normalize, sample=sample, seed=seed, key=key, column=column,
                              drop_nonfinite=drop_nonfinite, threads=threads)
         report = audit(paths, config)

@@ -208,8 +208,8 @@ class ParquetShard(Shard):
             t = fields[self._list_column]
             self.dtype = check_dtype(t.value_type.to_pandas_dtype(), f"{self.source}:{self._list_column}")
             self.layout = f"column '{self._list_column}'"
-            self.dim = t.list_size if pa.types.is_fixed_size_list(t) else self._first_list_length()
             self._columns = [self._list_column]
+            self.dim = t.list_size if pa.types.is_fixed_size_list(t) else self._first_list_length()
         else:
             numeric = [n for n, t in fields.items() if _is_numeric_arrow(t)]
             if not numeric:
