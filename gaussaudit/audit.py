@@ -15,7 +15,11 @@ from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import open_dataset
 from gaussaudit.io.validation import NonFiniteRows, check_int_option, check_row_count
 from gaussaudit.prep import l2_normalize, row_norms, sample_indices
-from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality, RunningMoments, feature_normality
+from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
+from gaussaudit.prep.whiten import WHITEN_METHODS
+from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality, RunningMoments
+from gaussaudit.stats.multivariate import MahalanobisResult
+from gaussaudit.stats.projections import ProjectionResult, random_directions
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
 DP_ALPHA = 0.05
@@ -47,6 +51,26 @@ class AuditConfig:
         Verdict rule: Gaussian iff mean A² < 0.752 and mean DP p > 0.05.
     threads : int, optional
         Threads for the per-feature tests (default: every core).
+    projections : int, default 128
+        Random directions, uniform on the sphere (seeded), whose projections get
+        the same AD/DP tests; 0 skips them.
+    pca_projections : int, default 16
+        Top principal directions tested the same way; 0 skips them.
+    whiten : {None, "pca", "zca"}
+        Run the per-feature tests on whitened coordinates.
+    mahalanobis : bool, default True
+        Test squared Mahalanobis norms against their law under normality.
+    mv_sample : int, default 2000
+        Rows (seeded subsample) for the Mardia, Henze-Zirkler and energy tests;
+        0 skips them.
+    mv_dims : int, default 16
+        The multivariate tests run on at most this many top principal
+        components (and at most one per 5 subsample rows).
+    energy_replicates : int, default 99
+        Parametric-bootstrap replicates for the energy test's p-value.
+    calibrate : int, default 0
+        Gaussian surrogates (same mean, covariance, n, d) for null bands of each
+        metric and a calibrated verdict; 0 skips calibration.
     """
 
     normalize: bool = True
@@ -57,14 +81,30 @@ class AuditConfig:
     drop_nonfinite: bool = False
     rule: str = "paper"
     threads: int | None = None
+    projections: int = 128
+    pca_projections: int = 16
+    whiten: str | None = None
+    mahalanobis: bool = True
+    mv_sample: int = 2000
+    mv_dims: int = 16
+    energy_replicates: int = 99
+    calibrate: int = 0
 
     def validated(self) -> "AuditConfig":
         check_int_option("--sample", self.sample, minimum=20, allowed_zero=True)
         check_int_option("--seed", self.seed, minimum=0)
         if self.threads is not None:
-            check_int_option("threads", self.threads, minimum=1)
+            check_int_option("--threads", self.threads, minimum=1)
         if self.rule not in RULES:
             raise GaussAuditError(f"--rule must be one of {', '.join(RULES)}; got {self.rule!r}.")
+        check_int_option("--projections", self.projections, minimum=0)
+        check_int_option("--pca-projections", self.pca_projections, minimum=0)
+        if self.whiten not in (None, *WHITEN_METHODS):
+            raise GaussAuditError(f"--whiten must be one of {', '.join(WHITEN_METHODS)}; got {self.whiten!r}.")
+        check_int_option("--mv-sample", self.mv_sample, minimum=20, allowed_zero=True)
+        check_int_option("--mv-dims", self.mv_dims, minimum=1)
+        check_int_option("--energy-replicates", self.energy_replicates, minimum=1)
+        check_int_option("--calibrate", self.calibrate, minimum=10, allowed_zero=True)
         return self
 
 
@@ -107,8 +147,8 @@ def paper_verdict(ad_mean: float, dp_mean_p: float) -> Verdict:
                   "average feature within the 5% critical value",
                   "average feature departs from normal (5% level)"),
         Condition("DP mean p", dp_mean_p, DP_ALPHA, ">", bool(dp_mean_p > DP_ALPHA),
-                  "skewness and kurtosis typically consistent with normal",
-                  "skewness and/or kurtosis typically depart from normal"),
+                  "typical skewness/kurtosis consistent with normal",
+                  "typical skewness/kurtosis depart from normal"),
     )
     return Verdict(gaussian=all(c.passed for c in conditions), rule="paper", conditions=conditions)
 
@@ -156,11 +196,19 @@ class AuditReport:
     worst_ad_features: list[WorstFeature]
     verdict: Verdict
     seconds: float
+    feature_space: str = "coordinates"
+    effective_rank: int | None = None
+    projections_random: ProjectionResult | None = None
+    projections_pca: ProjectionResult | None = None
+    mahalanobis: MahalanobisResult | None = None
+    multivariate: MultivariateResult | None = None
+    calibration: CalibrationResult | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def n_tested(self) -> int:
-        """Features the tests ran on (every non-constant feature)."""
-        return self.dim - len(self.constant_features)
+        """Features the tests ran on (every non-constant feature, or whitened coordinate)."""
+        return int(np.count_nonzero(~self.features.constant))
 
     def to_dict(self, per_feature: bool = False) -> dict:
         """The JSON report (schema ``gaussaudit.report/1``, see docs/json-schema.md)."""
@@ -221,6 +269,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     # Tested rows go straight into a feature-major buffer: each feature is then a
     # contiguous row for the per-feature sort, with no transposed copy later.
     tested = np.empty((dim, n_chosen), dtype=np.float64)
+    tested_norms = np.empty(n_chosen, dtype=np.float64)  # raw norms of the tested rows
     filled = 0
     norms = RunningMoments()
     nonfinite = NonFiniteRows()
@@ -242,6 +291,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         if config.normalize:
             rows = l2_normalize(rows, chunk_norms[take])
         tested[:, filled : filled + len(rows)] = rows.T
+        tested_norms[filled : filled + len(rows)] = chunk_norms[take]
         filled += len(rows)
     nonfinite.check(config.drop_nonfinite)
 
@@ -249,14 +299,22 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     if nonfinite.count:
         check_row_count(filled, name, after=f" left after dropping {nonfinite.count} with non-finite values")
     tested = tested[:, :filled]
+    tested_norms = tested_norms[:filled]
 
-    result = feature_normality(tested, axis=1, threads=config.threads)
-    ok = ~result.constant
-    if not ok.any():
+    if np.all(np.ptp(tested, axis=1) == 0):
         raise GaussAuditError(
             f"{name}: every one of the {dim} features is constant over the {filled} rows tested; "
             "there is nothing to test."
         )
+    directions = random_directions(dim, config.projections, config.seed) if config.projections else None
+    analysis = analyse(tested, config, directions=directions)
+    result = analysis.features
+    ok = ~result.constant
+    calibration = None
+    if config.calibrate:
+        raw = tested * tested_norms if config.normalize else tested
+        observed = calibrated_metrics(analysis, norms.cv)
+        calibration = calibrate(raw, config, observed, directions)
     a2 = result.ad.statistic[ok]
     p = result.dp.pvalue[ok]
     ad_mean, dp_mean = float(a2.mean()), float(p.mean())
@@ -291,4 +349,12 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         worst_ad_features=[WorstFeature(int(j), float(result.ad.statistic[j])) for j in order if ok[j]],
         verdict=paper_verdict(ad_mean, dp_mean),
         seconds=time.perf_counter() - started,
+        feature_space=analysis.feature_space,
+        effective_rank=analysis.effective_rank,
+        projections_random=analysis.random,
+        projections_pca=analysis.pca,
+        mahalanobis=analysis.mahalanobis,
+        multivariate=analysis.multivariate,
+        calibration=calibration,
+        notes=analysis.notes,
     )

@@ -60,6 +60,14 @@ def scan(
     check: bool = typer.Option(False, "--check", help="Exit 1 when the verdict is not Gaussian (for CI gates)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no terminal report."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Threads for the tests (default: every core)."),
+    projections: int = typer.Option(128, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."),
+    pca_projections: int = typer.Option(16, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."),
+    whiten: Optional[str] = typer.Option(None, "--whiten", help="Run the per-feature tests on whitened coordinates: pca or zca.", metavar="pca|zca"),
+    mahalanobis: bool = typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms against χ²(rank)."),
+    mv_sample: int = typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."),
+    mv_dims: int = typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."),
+    energy_replicates: int = typer.Option(99, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value."),
+    calibrate: int = typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"),
 ) -> None:
     """Run the paper's Gaussianity audit on embeddings and print a paper-style table.
 
@@ -79,7 +87,10 @@ def scan(
                 raise GaussAuditError(f"{json_path}: is one of the inputs; choose another --json path.")
             check_writable(json_path, overwrite)
         config = AuditConfig(normalize=normalize, sample=sample, seed=seed, key=key, column=column,
-                             drop_nonfinite=drop_nonfinite, threads=threads)
+                             drop_nonfinite=drop_nonfinite, threads=threads, projections=projections,
+                             pca_projections=pca_projections, whiten=whiten, mahalanobis=mahalanobis,
+                             mv_sample=mv_sample, mv_dims=mv_dims, energy_replicates=energy_replicates,
+                             calibrate=calibrate)
         report = audit(paths, config)
         if json_path is not None:
             from gaussaudit.report.json import render_json

@@ -22,6 +22,17 @@ def _worst(w):
     return {"feature": w.feature, "value": _num(w.value)}
 
 
+def _projection(p) -> dict:
+    out = {
+        "k": p.k,
+        "ad": {"mean": _num(p.ad_mean), "pass_fraction": _num(p.ad_pass_fraction)},
+        "dp": {"mean_p": _num(p.dp_mean_p), "pass_fraction": _num(p.dp_pass_fraction)},
+    }
+    if p.explained is not None:
+        out["explained_variance"] = _num(p.explained)
+    return out
+
+
 def report_to_dict(report, per_feature: bool = False) -> dict:
     """Plain-Python dict of an AuditReport, ready for ``json.dumps``."""
     from gaussaudit import __version__
@@ -51,12 +62,22 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "column": cfg.column,
             "drop_nonfinite": cfg.drop_nonfinite,
             "rule": cfg.rule,
+            "projections": cfg.projections,
+            "pca_projections": cfg.pca_projections,
+            "whiten": cfg.whiten,
+            "mahalanobis": cfg.mahalanobis,
+            "mv_sample": cfg.mv_sample,
+            "mv_dims": cfg.mv_dims,
+            "energy_replicates": cfg.energy_replicates,
+            "calibrate": cfg.calibrate,
         },
         "metrics": {
             "norm_cv": _num(report.norm_cv),
             "norm_mean": _num(report.norm_mean),
             "norm_std": _num(report.norm_std),
             "features_tested": report.n_tested,
+            "feature_space": report.feature_space,
+            "effective_rank": report.effective_rank,
             "ad": {
                 "mean": _num(report.ad_mean),
                 "median": _num(report.ad_median),
@@ -100,6 +121,59 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         },
         "timing": {"seconds": round(report.seconds, 4)},
     }
+    metrics = out["metrics"]
+    projections = {p.kind: _projection(p) for p in (report.projections_random, report.projections_pca) if p is not None}
+    if projections:
+        metrics["projections"] = projections
+    if report.mahalanobis is not None:
+        m = report.mahalanobis
+        metrics["mahalanobis"] = {
+            "statistic": _num(m.statistic),
+            "p_value": _num(m.p_value),
+            "rank": m.rank,
+            "n": m.n,
+            "mean_d2": _num(m.mean_d2),
+            "expected_mean_d2": _num(m.expected_mean_d2),
+            "reference": "n·D²/(n−1)² ~ Beta(r/2, (n−r−1)/2), the exact form of D² ~ χ²(r); KS test",
+        }
+    if report.multivariate is not None:
+        mv = report.multivariate
+        metrics["multivariate"] = {
+            "n": mv.n,
+            "dim": mv.dim,
+            "source_dim": mv.source_dim,
+            "explained_variance": _num(mv.explained),
+            "mardia": {
+                "skewness": _num(mv.mardia.skewness),
+                "skewness_statistic": _num(mv.mardia.skewness_statistic),
+                "skewness_p": _num(mv.mardia.skewness_p),
+                "kurtosis": _num(mv.mardia.kurtosis),
+                "kurtosis_statistic": _num(mv.mardia.kurtosis_statistic),
+                "kurtosis_p": _num(mv.mardia.kurtosis_p),
+            },
+            "henze_zirkler": {"statistic": _num(mv.henze_zirkler.statistic), "p_value": _num(mv.henze_zirkler.p_value)},
+            "energy": {
+                "statistic": _num(mv.energy.statistic),
+                "p_value": _num(mv.energy.p_value),
+                "replicates": mv.energy.replicates,
+            },
+        }
+    if report.calibration is not None:
+        cal = report.calibration
+        out["calibration"] = {
+            "replicates": cal.replicates,
+            "metrics": {
+                name: {
+                    "null_low": _num(b.null_low),
+                    "null_high": _num(b.null_high),
+                    "observed": _num(b.observed),
+                    "percentile": _num(b.percentile),
+                }
+                for name, b in cal.metrics.items()
+            },
+            "verdict": {"gaussian": cal.gaussian, "rule": "calibrated"},
+        }
+    out["notes"] = list(report.notes)
     if per_feature:
         f = report.features
         out["features"] = {
