@@ -3,12 +3,12 @@ projections, whitening, Mahalanobis norms, multivariate tests, and the
 calibrated null built by running the same analysis on Gaussian surrogates."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
+from gaussaudit.stats._blocks import parallel_map
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.multivariate import (
     EnergyResult,
@@ -198,21 +198,11 @@ def calibrate(raw: np.ndarray, config, observed: dict[str, float], directions: n
             x /= np.where(norms > 0, norms, 1.0)
         return calibrated_metrics(analyse(x, inner, directions=directions, full=False), cv)
 
-    workers = min(config.threads or _cores(), config.calibrate)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        null = list(pool.map(surrogate, streams))
+    null = parallel_map(surrogate, streams, config.threads)
     bands = {name: null_band([s[name] for s in null], value) for name, value in observed.items()}
     return CalibrationResult(replicates=config.calibrate, metrics=bands)
 
 
-def _cores() -> int:
-    from gaussaudit.stats._blocks import default_threads
-
-    return default_threads()
-
-
 def _single_threaded(config):
-    from dataclasses import replace
-
     # Surrogates already run in parallel; nested pools would only add overhead.
     return replace(config, threads=1)

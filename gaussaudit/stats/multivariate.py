@@ -20,13 +20,12 @@ References
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import special, stats
 
-from gaussaudit.stats._blocks import default_threads
+from gaussaudit.stats._blocks import parallel_map
 
 
 @dataclass(frozen=True)
@@ -292,12 +291,7 @@ def energy_test(x, replicates: int = 99, seed: int = 0, *, threads: int | None =
         z = np.random.default_rng(stream).standard_normal((n, p))
         return _energy_statistic(_standardise(z, ddof=1))
 
-    threads = default_threads() if threads is None else threads
-    if threads > 1 and replicates > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            null = np.fromiter(pool.map(replicate, streams), dtype=np.float64, count=replicates)
-    else:
-        null = np.array([replicate(s) for s in streams])
+    null = np.array(parallel_map(replicate, streams, threads))
     p_value = (1 + np.count_nonzero(null >= observed)) / (replicates + 1)
     return EnergyResult(statistic=observed, p_value=float(p_value), replicates=replicates, n=n, dim=p)
 
