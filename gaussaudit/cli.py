@@ -182,19 +182,24 @@ def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> 
         from gaussaudit.report.markdown import render_markdown
 
         _write_text(outputs.markdown, render_markdown(columns), outputs.overwrite)
+    if outputs.html is None and outputs.plots is None:
+        return
+    from gaussaudit.report.figures import figure_file_name, report_figures
+
+    # Drawn once, for both the HTML page and the PNG files.
+    null_cache: dict = {}
+    images = [report_figures(report, null_cache) for _, report in columns]
     if outputs.html is not None:
         from gaussaudit.io.writers import write_text_atomic
         from gaussaudit.report.html import render_html
 
-        write_text_atomic(outputs.html, render_html(columns), overwrite=outputs.overwrite)
+        write_text_atomic(outputs.html, render_html(columns, images=images), overwrite=outputs.overwrite)
     if outputs.plots is not None:
         from gaussaudit.io.writers import write_files_atomic
-        from gaussaudit.report.figures import figure_file_name, report_figures
 
-        files, null_cache = {}, {}
-        for (label, report), prefix in zip(columns, prefixes or [None] * len(columns)):
-            for image in report_figures(report, null_cache):
-                files[figure_file_name(image.name, prefix)] = image.png
+        files = {figure_file_name(image.name, prefix): image.png
+                 for column_images, prefix in zip(images, prefixes or [None] * len(columns))
+                 for image in column_images}
         write_files_atomic(outputs.plots, files, overwrite=outputs.overwrite)
 
 
@@ -241,7 +246,7 @@ def scan(
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
         _check_outputs(inputs, outputs, figure_file_names())
         report = audit(paths, config)
-        label = report.paths[0] if len(report.paths) == 1 else f"{len(report.paths)} files"
+        label = ", ".join(paths)  # the input as typed: a folder or glob stays one name
         _write_reports(report.to_dict(per_feature=outputs.per_feature), [(label, report)], outputs)
         if _terminal_wanted(outputs):
             from gaussaudit.report.terminal import render_terminal

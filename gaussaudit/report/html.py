@@ -93,17 +93,25 @@ def _figures(label: str, images, first: bool) -> str:
     return "".join(parts)
 
 
-def render_html(columns, title: str = "gaussaudit report") -> str:
+def render_html(columns, title: str = "gaussaudit report", images=None) -> str:
     """The whole page for ``columns`` (``(label, AuditReport)`` pairs): table,
-    verdicts, then each input's figures (drawn here; needs matplotlib)."""
+    verdicts, then each input's figures.
+
+    ``images``: each column's ``report_figures`` if already drawn; else they are
+    drawn here (needs matplotlib).
+    """
     from gaussaudit import __version__
-    from gaussaudit.report.figures import report_figures
 
     columns = list(columns)
     reports = [r for _, r in columns]
-    null_cache: dict = {}
+    if images is None:
+        from gaussaudit.report.figures import report_figures
+
+        null_cache: dict = {}
+        images = [report_figures(report, null_cache) for report in reports]
     figure_sections = [
-        _figures(label, report_figures(report, null_cache), first=(i == 0)) for i, (label, report) in enumerate(columns)
+        _figures(label, column_images, first=(i == 0))
+        for i, ((label, _), column_images) in enumerate(zip(columns, images))
     ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>

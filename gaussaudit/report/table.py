@@ -30,16 +30,17 @@ class PaperRow:
     label: str
     text: Callable[[object], str]
     ok: Callable[[object], bool | None]
+    short: str = ""  # column header where the label is too wide (track's table)
 
 
 PAPER_ROWS: tuple[PaperRow, ...] = (
-    PaperRow("CV", lambda r: format_number(r.norm_cv), lambda r: None),
+    PaperRow("CV", lambda r: format_number(r.norm_cv), lambda r: None, "CV"),
     PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", lambda r: format_number(r.ad_mean),
-             lambda r: bool(r.ad_mean < AD_CRITICAL_5PCT)),
-    PaperRow("AD Norm. Feat.", lambda r: format_percent(r.ad_pass_fraction), lambda r: None),
-    PaperRow("DP Avg. (> 0.05)", lambda r: format_number(r.dp_mean_p), lambda r: bool(r.dp_mean_p > 0.05)),
-    PaperRow("DP Norm. Feat.", lambda r: format_percent(r.dp_pass_fraction), lambda r: None),
-    PaperRow("Gaussian?", lambda r: "✓" if r.verdict.gaussian else "✗", lambda r: r.verdict.gaussian),
+             lambda r: bool(r.ad_mean < AD_CRITICAL_5PCT), "AD Avg."),
+    PaperRow("AD Norm. Feat.", lambda r: format_percent(r.ad_pass_fraction), lambda r: None, "AD Norm."),
+    PaperRow("DP Avg. (> 0.05)", lambda r: format_number(r.dp_mean_p), lambda r: bool(r.dp_mean_p > 0.05), "DP Avg."),
+    PaperRow("DP Norm. Feat.", lambda r: format_percent(r.dp_pass_fraction), lambda r: None, "DP Norm."),
+    PaperRow("Gaussian?", lambda r: "✓" if r.verdict.gaussian else "✗", lambda r: r.verdict.gaussian, "Gaussian?"),
 )
 
 

@@ -194,7 +194,7 @@ def render_terminal_track(result, console: Console | None = None) -> None:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, padding=(0, 2))
     table.add_column("Step", justify="right")
     for row in PAPER_ROWS:
-        table.add_column(row.label, justify="right")
+        table.add_column(row.short, justify="right")
     for point in result.points:
         cells = []
         for row in PAPER_ROWS:
@@ -203,5 +203,8 @@ def render_terminal_track(result, console: Console | None = None) -> None:
         table.add_row(str(point.step), *cells)
     console.print()
     console.print(table)
-    for s in result.skipped:
-        console.print(Text.assemble(("  skipped ", "yellow"), f"step {s.step} ({s.path}): {s.error}"))
+    console.print()
+    console.print(f"  [dim]Gaussian: AD Avg. < {AD_CRITICAL_5PCT} and DP Avg. > 0.05. Norm.: share passing at 5%.[/dim]")
+    if result.skipped:
+        steps = ", ".join(str(s.step) for s in result.skipped)
+        console.print(Text.assemble(("  skipped", "yellow"), f": step {steps} (could not be audited; why is on stderr)"))
