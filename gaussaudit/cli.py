@@ -356,6 +356,7 @@ def _file_prefixes(labels) -> list[str]:
 
     out: list[str] = []
     for label in labels:
+        label = re.sub(r"\.(npy|npz|parquet)$", "", label, flags=re.I)  # emb.npy-qq.png reads badly
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "input"
         name, k = base, 2
         while name in out:

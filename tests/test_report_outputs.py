@@ -95,15 +95,19 @@ def test_plots_folder_has_each_figure_and_refuses_to_overwrite(rendered, files):
     assert sorted(p.name for p in (out / "cmp_figs").iterdir()) == sorted(
         f"{label}-{f}.png" for label in ("supervised", "contrastive") for f in FIGURES)
     before = (out / "figs" / "qq.png").stat().st_mtime_ns
-    (rc, stdout, err), (rc2, _, err2), (rc3, _, err3) = run_cli_many(
+    (rc, stdout, err), (rc2, _, err2), (rc3, _, err3), (rc4, _, err4), (rc5, _, err5) = run_cli_many(
         [["scan", "gauss.npy", "--plots", out / "figs"],
          ["scan", "gauss.npy", "--html", out / "scan.html", "-q"],
-         ["scan", "gauss.npy", "--plots", out / "figs", "--overwrite", "-q", "-n", "500"]],
+         ["scan", "gauss.npy", "--plots", out / "figs", "--overwrite", "-q", "-n", "500"],
+         ["scan", "gauss.npy", "--plots", out / "scan.json"],
+         ["scan", "gauss.npy", "--html", out / "same.out", "--markdown", out / "same.out"]],
         cwd=files,
     )
     assert rc == 2 and stdout == "" and "already exists" in err and "--overwrite" in err and ".png" in err, err
     assert rc2 == 2 and "scan.html" in err2 and "already exists" in err2, err2
     assert rc3 == 0, err3
+    assert rc4 == 2 and "scan.json" in err4 and "is a file" in err4, err4
+    assert rc5 == 2 and "--markdown" in err5 and "--html" in err5 and not (out / "same.out").exists(), err5
     assert (out / "figs" / "qq.png").stat().st_mtime_ns != before
 
 

@@ -146,8 +146,10 @@ def draw_norms(report, bins: int = 80):
     ax.axvline(1.0 if mean > 0 else 0.0, color=REFERENCE, linestyle="--", linewidth=1.2, label="mean")
     ax.set_xlim(0, right)
     outside = hist.count - int(counts.sum())
-    note = f"; {outside:,} rows beyond the axis" if outside else ""
-    ax.set_title(f"Row norms of all {hist.count:,} rows (raw; mean ‖x‖ = {mean:.4g}{note})", fontsize=10)
+    if outside:
+        ax.annotate(f"{outside:,} row{'s' if outside > 1 else ''} beyond the axis →", xy=(0.99, 0.97),
+                    xycoords="axes fraction", ha="right", va="top", fontsize=8, color=REFERENCE)
+    ax.set_title(f"Row norms of all {hist.count:,} rows (raw; mean ‖x‖ = {mean:.4g})", fontsize=10)
     ax.set_xlabel("‖x‖ / mean ‖x‖" if mean > 0 else "‖x‖")
     ax.set_ylabel("rows per bin")
     _legend_below(fig, ax, ncols=3)
