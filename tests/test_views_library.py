@@ -111,6 +111,10 @@ def test_find_steps_orders_numerically_and_rejects_duplicates(tmp_path):
     steps = find_steps([tmp_path / "run"])
     assert [s for s, _ in steps] == [1, 2, 10, 100]
     assert steps[2][1].endswith("emb_step10.npy")
+    # a subfolder is one step, read as a folder of shards
+    save_npy(tmp_path / "run" / "ckpt_step_5" / "part-0.npy", np.zeros((3, 2)))
+    assert [s for s, _ in find_steps([tmp_path / "run"])] == [1, 2, 5, 10, 100]
+    assert find_steps([tmp_path / "run"])[2][1].endswith("ckpt_step_5")
     save_npy(tmp_path / "run" / "other_step2.npy", np.zeros((3, 2)))
     with pytest.raises(GaussAuditError, match="step 2"):
         find_steps([tmp_path / "run"])

@@ -42,9 +42,11 @@ def require_matplotlib(option: str) -> None:
 
 def _new_figure(width: float, height: float):
     require_matplotlib("figures")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg raster canvas, explicitly: no GUI backend is ever chosen
     return fig
 
 
