@@ -116,7 +116,7 @@ def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: lis
         notes.append(f"d = {d} is near or above the multivariate subsample ({m} rows): "
                      f"tested the top {p} principal components instead ({MV_ROWS_PER_DIM}+ rows per dimension)")
     elif p < d:
-        notes.append(f"multivariate tests use the top {p} of {d} principal components (--mv-dims)")
+        notes.append(f"multivariate tests on the top {p}/{d} principal components (--mv-dims)")
     y = (basis.eigenvectors[:, :p].T @ tested[:, rows]).T
     return MultivariateResult(
         n=m,

@@ -18,12 +18,16 @@ from gaussaudit.prep import l2_normalize, row_norms, sample_indices
 from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
 from gaussaudit.prep.whiten import WHITEN_METHODS
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality, RunningMoments
+from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
 DP_ALPHA = 0.05
 RULES = ("paper",)
+#: Order statistics kept per feature for QQ plots: enough for a smooth curve
+#: and for the tails to show, and a bounded few KB whatever the sample size.
+QQ_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,24 @@ class WorstFeature:
 
 
 @dataclass(frozen=True)
+class QQFeature:
+    """Sorted values of one feature the tests ran on, kept for its QQ plot.
+
+    ``values`` are order statistics at plotting positions ``probabilities``
+    ((i + 0.5)/n); above ``QQ_POINTS`` samples, evenly spaced ones with the
+    minimum and maximum always included, so the tails stay visible.
+    """
+
+    feature: int
+    role: str  # "best", "median" or "worst" by A²
+    statistic: float  # A²
+    mean: float
+    std: float  # ddof 1, as the test estimates it
+    probabilities: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
 class AuditReport:
     """Everything an audit found. ``to_dict()`` gives the versioned JSON report.
 
@@ -204,6 +226,10 @@ class AuditReport:
     multivariate: MultivariateResult | None = None
     calibration: CalibrationResult | None = None
     notes: tuple[str, ...] = ()
+    #: Raw row norms of every finite row, binned while streaming (figures, terminal).
+    norm_histogram: StreamingHistogram | None = None
+    #: Best, median and worst feature by A², for QQ plots.
+    qq_features: tuple[QQFeature, ...] = ()
 
     @property
     def n_tested(self) -> int:
@@ -221,6 +247,24 @@ def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     masked = np.where(tested, np.abs(values), -np.inf)
     j = int(np.argmax(masked))
     return WorstFeature(j, float(values[j]))
+
+
+def _qq_features(tested: np.ndarray, result: FeatureNormality, ok: np.ndarray) -> tuple[QQFeature, ...]:
+    """The best, median and worst tested feature by A², with their order statistics."""
+    candidates = np.flatnonzero(ok)
+    by_a2 = candidates[np.argsort(result.ad.statistic[candidates], kind="stable")]
+    picks = {"best": by_a2[0], "median": by_a2[(len(by_a2) - 1) // 2], "worst": by_a2[-1]}
+    out = []
+    for role, j in picks.items():
+        values = np.sort(tested[j])
+        n = len(values)
+        keep = np.unique(np.round(np.linspace(0, n - 1, min(n, QQ_POINTS))).astype(np.int64))
+        out.append(QQFeature(
+            feature=int(j), role=role, statistic=float(result.ad.statistic[j]),
+            mean=float(result.mean[j]), std=float(result.std[j]),
+            probabilities=(keep + 0.5) / n, values=values[keep].copy(),
+        ))
+    return tuple(out)
 
 
 def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
@@ -272,6 +316,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     tested_norms = np.empty(n_chosen, dtype=np.float64)  # raw norms of the tested rows
     filled = 0
     norms = RunningMoments()
+    norm_histogram = StreamingHistogram()
     nonfinite = NonFiniteRows()
     zero_norm_rows = 0
     for shard, local_start, start, chunk in dataset.chunks():
@@ -280,6 +325,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         nonfinite.record(finite, shard.source, local_start)
         chunk_norms = row_norms(x)
         norms.update(chunk_norms[finite])
+        norm_histogram.update(chunk_norms[finite])
         zero_norm_rows += int(np.count_nonzero(chunk_norms[finite] == 0))
         if chosen is None:
             take = np.flatnonzero(finite)
@@ -357,4 +403,6 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         multivariate=analysis.multivariate,
         calibration=calibration,
         notes=analysis.notes,
+        norm_histogram=norm_histogram,
+        qq_features=_qq_features(tested, result, ok),
     )

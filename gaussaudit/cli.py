@@ -2,8 +2,11 @@
 the report and maps errors to exit status 2 (no traceback)."""
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -14,7 +17,6 @@ from rich.markup import escape
 from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
 from gaussaudit.errors import GaussAuditError
-
 EXIT_OK, EXIT_NOT_GAUSSIAN, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(
@@ -45,29 +47,195 @@ def _fail(message: str) -> None:
     raise typer.Exit(EXIT_USAGE)
 
 
+def _warn(message: str) -> None:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold yellow]warning:[/bold yellow] {escape(message)}")
+
+
+# ----------------------------------------------------------------------------
+# options shared by scan, compare and track, declared once
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where a command's results go, besides the terminal."""
+
+    json_path: str | None = None
+    per_feature: bool = False
+    overwrite: bool = False
+    check: bool = False
+    quiet: bool = False
+    markdown: str | None = None
+    html: str | None = None
+    plots: str | None = None
+
+
+# (parameter, type, option, where it goes): AuditConfig fields build the config,
+# Outputs fields the outputs. The order is the order --help lists them in.
+_SCAN_OPTIONS = [
+    ("sample", int, typer.Option(10_000, "--sample", "-n", help="Rows drawn uniformly (without replacement) for the tests; 0 = every row."), "config"),
+    ("seed", int, typer.Option(0, "--seed", help="Seed of the sample: same input and options, same numbers."), "config"),
+    ("normalize", bool, typer.Option(True, "--normalize/--no-normalize", help="L2-normalise rows before testing (norm CV always uses raw rows)."), "config"),
+    ("key", Optional[str], typer.Option(None, "--key", help="Array to read from .npz files (default: the only one, or embeddings/embedding/emb/features)."), "config"),
+    ("column", Optional[str], typer.Option(None, "--column", help="Parquet list column holding embeddings (default: auto-detected; else every numeric column is a feature)."), "config"),
+    ("drop_nonfinite", bool, typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (counted in the report) instead of failing."), "config"),
+    ("json_path", Optional[str], typer.Option(None, "--json", help="Write the JSON report to PATH; '-' = stdout only.", metavar="PATH"), "outputs"),
+    ("per_feature", bool, typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."), "outputs"),
+    ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown, --html, --plots, --plot)."), "outputs"),
+    ("check", bool, typer.Option(False, "--check", help="Exit 1 when the verdict is not Gaussian (for CI gates)."), "outputs"),
+    ("quiet", bool, typer.Option(False, "--quiet", "-q", help="Print no terminal report."), "outputs"),
+    ("threads", Optional[int], typer.Option(None, "--threads", help="Threads for the tests (default: every core)."), "config"),
+    ("projections", int, typer.Option(128, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."), "config"),
+    ("pca_projections", int, typer.Option(16, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."), "config"),
+    ("whiten", Optional[str], typer.Option(None, "--whiten", help="Run the per-feature tests on whitened coordinates: pca or zca.", metavar="pca|zca"), "config"),
+    ("mahalanobis", bool, typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms against χ²(rank)."), "config"),
+    ("mv_sample", int, typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."), "config"),
+    ("mv_dims", int, typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."), "config"),
+    ("energy_replicates", int, typer.Option(99, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value."), "config"),
+    ("calibrate", int, typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"), "config"),
+]
+_RENDER_OPTIONS = [
+    ("markdown", Optional[str], typer.Option(None, "--markdown", help="Write the table as GitHub-flavoured markdown to FILE; '-' = stdout only.", metavar="FILE"), "outputs"),
+    ("html", Optional[str], typer.Option(None, "--html", help="Write one self-contained HTML report (table, verdict, figures inline) to FILE. Needs the plot extra.", metavar="FILE"), "outputs"),
+    ("plots", Optional[str], typer.Option(None, "--plots", help="Write the HTML report's figures as PNG files into DIR (created if missing). Needs the plot extra.", metavar="DIR"), "outputs"),
+]
+
+
+def _with_options(*groups):
+    """Decorator: add option ``groups`` to a command's parameters.
+
+    The command declares only its own parameters plus ``config`` and
+    ``outputs``; typer sees its arguments, then its own options, then the shared
+    ones (typer reads ``__signature__``), and the command receives the shared
+    values as an ``AuditConfig`` and an ``Outputs``.
+    """
+    shared = [spec for group in groups for spec in group]
+
+    def decorate(command):
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
+               if p.name not in ("config", "outputs")]
+        arguments = [p for p in own if isinstance(p.default, typer.models.ArgumentInfo)]
+        options = [p for p in own if p not in arguments]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+                 for name, kind, option, _ in shared]
+
+        @functools.wraps(command)
+        def wrapper(**values):
+            config = AuditConfig(**{name: values.pop(name) for name, _, _, to in shared if to == "config"})
+            outputs = Outputs(**{name: values.pop(name) for name, _, _, to in shared if to == "outputs"})
+            return command(config=config, outputs=outputs, **values)
+
+        wrapper.__signature__ = inspect.Signature(
+            [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in arguments + options] + added
+        )
+        return wrapper
+
+    return decorate
+
+
+# ----------------------------------------------------------------------------
+# outputs: checked before the (possibly long) audit, written after it
+
+
+def _input_files(sources) -> set[str]:
+    """Real paths of every file the inputs name, each input resolved on its own
+    (compare may name a folder and a file inside it as two columns)."""
+    from gaussaudit.io.sources import resolve_paths
+
+    return {os.path.realpath(f) for src in sources for f in resolve_paths([src])}
+
+
+def _check_outputs(input_files: set[str], outputs: Outputs, figure_names=(), plot: str | None = None) -> None:
+    """Fail fast on anything that would make writing fail after the audit."""
+    from gaussaudit.io.writers import check_folder_targets, check_writable
+
+    to_stdout = [opt for opt, path in (("--json", outputs.json_path), ("--markdown", outputs.markdown)) if path == "-"]
+    if len(to_stdout) > 1:
+        raise GaussAuditError(f"{' and '.join(to_stdout)} both ask for stdout ('-'); send one of them to a file.")
+    for option, wanted in (("--html", outputs.html), ("--plots", outputs.plots), ("--plot", plot)):
+        if wanted is not None:
+            from gaussaudit.report.figures import require_matplotlib
+
+            require_matplotlib(option)
+    files = {opt: path for opt, path in (("--json", outputs.json_path), ("--markdown", outputs.markdown),
+                                         ("--html", outputs.html), ("--plot", plot)) if path not in (None, "-")}
+    seen: dict[str, str] = {}
+    for option, path in files.items():
+        real = os.path.realpath(path)
+        if real in input_files:
+            raise GaussAuditError(f"{path}: is one of the inputs; choose another {option} path.")
+        if real in seen:
+            raise GaussAuditError(f"{path}: is named by both {seen[real]} and {option}; give each output its own file.")
+        seen[real] = option
+        check_writable(path, outputs.overwrite)
+    if outputs.plots is not None:
+        check_folder_targets(outputs.plots, figure_names, outputs.overwrite)
+
+
+def _write_text(path: str, text: str, overwrite: bool) -> None:
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        from gaussaudit.io.writers import write_text_atomic
+
+        write_text_atomic(path, text, overwrite=overwrite)
+
+
+def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> None:
+    """JSON, markdown, HTML and PNG outputs of one or more (label, report) columns."""
+    if outputs.json_path is not None:
+        import json
+
+        _write_text(outputs.json_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", outputs.overwrite)
+    if outputs.markdown is not None:
+        from gaussaudit.report.markdown import render_markdown
+
+        _write_text(outputs.markdown, render_markdown(columns), outputs.overwrite)
+    if outputs.html is None and outputs.plots is None:
+        return
+    from gaussaudit.report.figures import figure_file_name, report_figures
+
+    # Drawn once, for both the HTML page and the PNG files.
+    null_cache: dict = {}
+    images = [report_figures(report, null_cache) for _, report in columns]
+    if outputs.html is not None:
+        from gaussaudit.io.writers import write_text_atomic
+        from gaussaudit.report.html import render_html
+
+        write_text_atomic(outputs.html, render_html(columns, images=images), overwrite=outputs.overwrite)
+    if outputs.plots is not None:
+        from gaussaudit.io.writers import write_files_atomic
+
+        files = {figure_file_name(image.name, prefix): image.png
+                 for column_images, prefix in zip(images, prefixes or [None] * len(columns))
+                 for image in column_images}
+        write_files_atomic(outputs.plots, files, overwrite=outputs.overwrite)
+
+
+def _terminal_wanted(outputs: Outputs) -> bool:
+    return not outputs.quiet and "-" not in (outputs.json_path, outputs.markdown)
+
+
+def _run(body) -> int:
+    """Run a command body, mapping errors to exit status 2 with a message."""
+    try:
+        return body()
+    except GaussAuditError as exc:
+        _fail(str(exc))
+    except MemoryError:
+        _fail("ran out of memory; lower --sample (the tests hold sample × dim float64 values).")
+
+
+# ----------------------------------------------------------------------------
+# commands
+
+
 @app.command()
+@_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
 def scan(
     paths: List[str] = typer.Argument(..., metavar="PATH", help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
-    sample: int = typer.Option(10_000, "--sample", "-n", help="Rows drawn uniformly (without replacement) for the tests; 0 = every row."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample: same input and options, same numbers."),
-    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise rows before testing (norm CV always uses raw rows)."),
-    key: Optional[str] = typer.Option(None, "--key", help="Array to read from .npz files (default: the only one, or embeddings/embedding/emb/features)."),
-    column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings (default: auto-detected; else every numeric column is a feature)."),
-    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (counted in the report) instead of failing."),
-    json_path: Optional[str] = typer.Option(None, "--json", help="Write the JSON report (schema gaussaudit.report/1) to PATH; '-' = stdout only.", metavar="PATH"),
-    per_feature: bool = typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
-    check: bool = typer.Option(False, "--check", help="Exit 1 when the verdict is not Gaussian (for CI gates)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no terminal report."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Threads for the tests (default: every core)."),
-    projections: int = typer.Option(128, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."),
-    pca_projections: int = typer.Option(16, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."),
-    whiten: Optional[str] = typer.Option(None, "--whiten", help="Run the per-feature tests on whitened coordinates: pca or zca.", metavar="pca|zca"),
-    mahalanobis: bool = typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms against χ²(rank)."),
-    mv_sample: int = typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."),
-    mv_dims: int = typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."),
-    energy_replicates: int = typer.Option(99, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value."),
-    calibrate: int = typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"),
+    *,
+    config: AuditConfig,
+    outputs: Outputs,
 ) -> None:
     """Run the paper's Gaussianity audit on embeddings and print a paper-style table.
 
@@ -76,42 +244,133 @@ def scan(
       gaussaudit scan embeddings.npy
       gaussaudit scan shards/ --sample 0 --json report.json
       gaussaudit scan 'emb/part-*.parquet' --column embedding --check
+      gaussaudit scan emb.npy --html report.html --markdown -
     """
-    try:
-        if json_path is not None and json_path != "-":
-            from gaussaudit.io.writers import check_writable
-            from gaussaudit.io.sources import resolve_paths
 
-            inputs = {os.path.realpath(p) for p in resolve_paths(paths)}
-            if os.path.realpath(json_path) in inputs:
-                raise GaussAuditError(f"{json_path}: is one of the inputs; choose another --json path.")
-            check_writable(json_path, overwrite)
-        config = AuditConfig(normalize=normalize, sample=sample, seed=seed, key=key, column=column,
-                             drop_nonfinite=drop_nonfinite, threads=threads, projections=projections,
-                             pca_projections=pca_projections, whiten=whiten, mahalanobis=mahalanobis,
-                             mv_sample=mv_sample, mv_dims=mv_dims, energy_replicates=energy_replicates,
-                             calibrate=calibrate)
+    def body():
+        from gaussaudit.report.figures import figure_file_names
+
+        wanted = (outputs.json_path, outputs.markdown, outputs.html)
+        inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
+        _check_outputs(inputs, outputs, figure_file_names())
         report = audit(paths, config)
-        if json_path is not None:
-            from gaussaudit.report.json import render_json
-
-            text = render_json(report, per_feature=per_feature)
-            if json_path == "-":
-                sys.stdout.write(text)
-            else:
-                from gaussaudit.io.writers import write_text_atomic
-
-                write_text_atomic(json_path, text, overwrite=overwrite)
-        if not quiet and json_path != "-":
+        label = ", ".join(paths)  # the input as typed: a folder or glob stays one name
+        _write_reports(report.to_dict(per_feature=outputs.per_feature), [(label, report)], outputs)
+        if _terminal_wanted(outputs):
             from gaussaudit.report.terminal import render_terminal
 
             render_terminal(report, Console(highlight=False))
-    except GaussAuditError as exc:
-        _fail(str(exc))
-    except MemoryError:
-        _fail("ran out of memory; lower --sample (the tests hold sample × dim float64 values).")
-    if check and not report.verdict.gaussian:
+        return report.verdict.gaussian
+
+    gaussian = _run(body)
+    if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+@app.command()
+@_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
+def compare(
+    paths: List[str] = typer.Argument(..., metavar="FILE", help="One input per column: a file (.npy, .npz, .parquet), a folder of shards or a glob.", show_default=False),
+    labels: Optional[List[str]] = typer.Option(None, "--label", metavar="NAME", help="Column name, once per input in order (default: the file names)."),
+    *,
+    config: AuditConfig,
+    outputs: Outputs,
+) -> None:
+    """Audit several inputs with the same options: the paper's table, one column each.
+
+    \b
+    Examples:
+      gaussaudit compare supervised.npy simclr.npy --label supervised --label contrastive
+      gaussaudit compare a.npy b.parquet --markdown - >> "$GITHUB_STEP_SUMMARY"
+      gaussaudit compare a.npy b.npy --json cmp.json --html cmp.html --check
+    """
+
+    def body():
+        from gaussaudit.compare import check_labels, compare as compare_inputs
+        from gaussaudit.report.figures import figure_file_names
+
+        names = check_labels(paths, labels)
+        prefixes = _file_prefixes(names)
+        wanted = (outputs.json_path, outputs.markdown, outputs.html)
+        inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
+        _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
+        result = compare_inputs(paths, names, config)
+        columns = [(c.label, c.report) for c in result.columns]
+        _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes)
+        if _terminal_wanted(outputs):
+            from gaussaudit.report.terminal import render_terminal_compare
+
+            render_terminal_compare(result, Console(highlight=False))
+        return all(r.verdict.gaussian for r in result.reports)
+
+    gaussian = _run(body)
+    if outputs.check and not gaussian:
+        raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+@app.command()
+@_with_options(_SCAN_OPTIONS)
+def track(
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files whose names carry the step (emb_epoch50.npy, step_1200.parquet), folders of them, or globs.", show_default=False),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw AD avg, DP avg, CV and the pass fractions against step, thresholds as lines. Needs the plot extra."),
+    *,
+    config: AuditConfig,
+    outputs: Outputs,
+) -> None:
+    """Audit embeddings saved along training, ordered by the number in their names.
+
+    A step that fails to load is reported and skipped. With --check, exit 1 when
+    the last step is not Gaussian.
+
+    \b
+    Examples:
+      gaussaudit track checkpoints/ --plot gaussianity.png
+      gaussaudit track 'emb_epoch*.npy' --json track.json
+    """
+
+    def body():
+        from gaussaudit.compare import find_steps, track as track_steps
+
+        # Step files, and files inside step folders, unvalidated: a broken step
+        # is skipped later, not an error here.
+        inputs = set()
+        for _, step_path in find_steps(paths):
+            p = Path(step_path)
+            inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
+        _check_outputs(inputs, outputs, plot=plot)
+        result = track_steps(paths, config)
+        for s in result.skipped:
+            _warn(f"step {s.step} skipped: {s.error}")
+        _write_reports(result.to_dict(per_feature=outputs.per_feature), [], outputs)
+        if plot is not None:
+            from gaussaudit.io.writers import write_bytes_atomic
+            from gaussaudit.report.figures import track_png
+
+            write_bytes_atomic(plot, track_png(result), overwrite=outputs.overwrite)
+        if _terminal_wanted(outputs):
+            from gaussaudit.report.terminal import render_terminal_track
+
+            render_terminal_track(result, Console(highlight=False))
+        return result.points[-1].report.verdict.gaussian
+
+    gaussian = _run(body)
+    if outputs.check and not gaussian:
+        raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+def _file_prefixes(labels) -> list[str]:
+    """File-name-safe, distinct prefixes for each column's figure files."""
+    import re
+
+    out: list[str] = []
+    for label in labels:
+        label = re.sub(r"\.(npy|npz|parquet)$", "", label, flags=re.I)  # emb.npy-qq.png reads badly
+        base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "input"
+        name, k = base, 2
+        while name in out:
+            name, k = f"{base}_{k}", k + 1
+        out.append(name)
+    return out
 
 
 def main() -> None:

@@ -57,6 +57,49 @@ def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = Fals
         raise GaussAuditError(f"{path}: cannot be written ({exc.strerror or exc}).") from None
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
+    """Write ``data`` (a PNG, say) to ``path`` atomically."""
+    try:
+        with _atomic(path, overwrite) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+    except OSError as exc:
+        raise GaussAuditError(f"{path}: cannot be written ({exc.strerror or exc}).") from None
+
+
+def check_folder_targets(folder: str | os.PathLike, file_names, overwrite: bool = False) -> list[Path]:
+    """Targets ``folder/name`` for each name, checked before anything is written.
+
+    The folder may be missing (it is created on writing) but must not be a file;
+    an existing target is refused unless ``overwrite``, so a refusal leaves the
+    folder as it was.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise GaussAuditError(f"{folder}: is a file; give a folder for the figures.")
+    targets = [folder / name for name in file_names]
+    for t in targets:
+        if t.is_dir():
+            raise GaussAuditError(f"{t}: is a folder; cannot write a file there.")
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise GaussAuditError(f"{existing[0]}: already exists{more}; pass --overwrite to replace it.")
+    return targets
+
+
+def write_files_atomic(folder: str | os.PathLike, files: dict[str, bytes], overwrite: bool = False) -> list[Path]:
+    """Write ``{name: bytes}`` into ``folder`` (created if missing), each atomically."""
+    targets = check_folder_targets(folder, list(files), overwrite)
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GaussAuditError(f"{folder}: cannot be created ({exc.strerror or exc}).") from None
+    for target, data in zip(targets, files.values()):
+        write_bytes_atomic(target, data, overwrite=overwrite)
+    return targets
+
+
 def write_npy(path: str | os.PathLike, array, overwrite: bool = False) -> None:
     """Save a 2-D array as ``.npy`` atomically."""
     with _atomic(path, overwrite) as tmp:

@@ -1,11 +1,19 @@
 """The terminal report: the paper's table for one input, with the settings and\neffect sizes a reader needs to judge it."""
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, settings_summary
 from gaussaudit.stats import AD_CRITICAL_5PCT
+
+#: Eighth blocks: a bar of height h rows has 8h levels.
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+#: Columns and rows of the inline histograms.
+HIST_BINS, HIST_HEIGHT = 40, 3
+P_BINS = 20
 
 
 def _pct(x: float) -> str:
@@ -78,6 +86,7 @@ def render_terminal(report, console: Console | None = None) -> None:
     if report.worst_ad_features:
         worst = ", ".join(f"#{w.feature} {w.value:.2f}" for w in report.worst_ad_features)
         console.print(f"    highest A²: {worst}")
+    render_inline_histograms(report, console)
     console.print()
     _projections_block(report, console)
     _joint_block(report, console)
@@ -182,3 +191,117 @@ def _calibration_block(report, console: Console) -> None:
     console.print(Text.assemble("  calibrated verdict: ", ("Gaussian" if ok else "not Gaussian", "bold green" if ok else "bold red"),
                                 " (AD Avg. ≤ null 95%, DP Avg. ≥ null 5%)"))
     console.print()
+# ----------------------------------------------------------------------------
+# inline histograms: a quick look without a browser
+
+
+def histogram_rows(counts, height: int = HIST_HEIGHT, top: float | None = None) -> list[str]:
+    """Bars ``height`` text rows tall drawn with eighth blocks, top row first.
+
+    ``top`` is the count that fills a whole column (default the largest count);
+    a bar with any count shows at least one eighth, so no data is invisible.
+
+    Examples
+    --------
+    >>> histogram_rows([0, 1, 2, 4], height=1)
+    [' ▂▄█']
+    >>> histogram_rows([1, 8], height=2)
+    [' █', '▂█']
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    top = float(top if top is not None else counts.max()) or 1.0
+    levels = np.minimum(np.round(counts / top * 8 * height), 8 * height).astype(int)
+    levels[(counts > 0) & (levels == 0)] = 1
+    rows = []
+    for r in range(height):
+        filled = np.clip(levels - (height - 1 - r) * 8, 0, 8)
+        rows.append("".join(_BLOCKS[v] for v in filled))
+    return rows
+
+
+def render_inline_histograms(report, console: Console) -> None:
+    """Histograms of raw row norms (a thin shell is one narrow peak) and of the
+    per-feature D'Agostino-Pearson p-values (flat = uniform = what a Gaussian gives)."""
+    hist = report.norm_histogram
+    if hist is not None and hist.count:
+        lo, hi = norm_display_range(hist)
+        counts, _ = hist.rebinned(lo, hi, HIST_BINS)
+        outside = hist.count - int(counts.sum())
+        note = f"; {outside:,} outside the range shown" if outside else ""
+        console.print(f"  row norms (raw, every row; CV {format_number(report.norm_cv)}{note}):")
+        for row in histogram_rows(counts):
+            console.print(Text("    " + row, style="cyan"))
+        console.print(f"    {format_number(lo):<{HIST_BINS // 2}}{format_number(hi):>{HIST_BINS // 2}}")
+    p = report.features.dp.pvalue
+    p = p[np.isfinite(p)]
+    if p.size:
+        counts = np.histogram(p, bins=P_BINS, range=(0.0, 1.0))[0]
+        uniform = p.size / P_BINS
+        # Scale so a uniform spread fills half the height: flat and half-full
+        # reads as Gaussian, a tall first column as features that fail.
+        top = max(float(counts.max()), 2 * uniform)
+        console.print(f"  DP p-values of the {p.size:,} features (flat at half height = uniform = Gaussian):")
+        for r, row in enumerate(histogram_rows(counts, top=top)):
+            console.print(Text("    " + "".join(ch * 2 for ch in row), style="magenta"))
+        console.print(f"    {'0':<{P_BINS}}{'1':>{P_BINS}}  [dim]{int(counts[0]):,} below {1 / P_BINS:g}[/dim]")
+
+
+# ----------------------------------------------------------------------------
+# several reports: compare and track
+
+
+def _paper_table(first_header: str, columns) -> Table:
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, padding=(0, 2))
+    table.add_column(first_header)
+    for label, _ in columns:
+        table.add_column(label, justify="right", overflow="fold")
+    for row in PAPER_ROWS:
+        cells = []
+        for _, report in columns:
+            ok = row.ok(report)
+            style = "" if ok is None else ("green" if ok else "red")
+            if row.label == "Gaussian?":
+                style = "bold " + style
+            cells.append(Text(row.text(report), style=style))
+        table.add_row(Text(row.label, style="bold" if row.label == "Gaussian?" else ""), *cells)
+    return table
+
+
+def render_terminal_compare(comparison, console: Console | None = None) -> None:
+    """The paper's table with one column per input."""
+    console = console or Console()
+    columns = [(c.label, c.report) for c in comparison.columns]
+    console.print(Text.assemble(("gaussaudit compare", "bold"), f" · {len(columns)} inputs"))
+    console.print(f"  {settings_summary(comparison.reports)}")
+    console.print()
+    console.print(_paper_table("Metric", columns))
+    console.print()
+    for label, report in columns:
+        if not report.verdict.gaussian:
+            console.print(f"  {label}: " + "; ".join(report.verdict.reasons), highlight=False)
+    console.print("  [dim]compare at the same --sample: a larger n detects smaller departures.[/dim]")
+
+
+def render_terminal_track(result, console: Console | None = None) -> None:
+    """One row per step: the paper's metrics along training."""
+    console = console or Console()
+    console.print(Text.assemble(("gaussaudit track", "bold"), f" · {len(result.points)} steps"))
+    if result.points:
+        console.print(f"  {settings_summary([p.report for p in result.points])}")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, padding=(0, 2))
+    table.add_column("Step", justify="right")
+    for row in PAPER_ROWS:
+        table.add_column(row.short, justify="right")
+    for point in result.points:
+        cells = []
+        for row in PAPER_ROWS:
+            ok = row.ok(point.report)
+            cells.append(Text(row.text(point.report), style="" if ok is None else ("green" if ok else "red")))
+        table.add_row(str(point.step), *cells)
+    console.print()
+    console.print(table)
+    console.print()
+    console.print(f"  [dim]Gaussian: AD Avg. < {AD_CRITICAL_5PCT} and DP Avg. > 0.05. Norm.: share passing at 5%.[/dim]")
+    if result.skipped:
+        steps = ", ".join(str(s.step) for s in result.skipped)
+        console.print(Text.assemble(("  skipped", "yellow"), f": step {steps} (could not be audited; why is on stderr)"))

@@ -12,6 +12,8 @@ from gaussaudit.stats.normality import (
     dagostino_pearson,
     feature_normality,
 )
+from gaussaudit.stats.histogram import StreamingHistogram
+from gaussaudit.stats.null import NULL_MAX_N, ad_null_statistics
 from gaussaudit.stats.running import RunningMoments
 
 __all__ = [
@@ -19,7 +21,10 @@ __all__ = [
     "AndersonDarlingResult",
     "DAgostinoPearsonResult",
     "FeatureNormality",
+    "NULL_MAX_N",
     "RunningMoments",
+    "StreamingHistogram",
+    "ad_null_statistics",
     "anderson_darling",
     "dagostino_pearson",
     "feature_normality",
