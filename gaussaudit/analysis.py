@@ -22,6 +22,7 @@ from gaussaudit.stats.multivariate import (
 )
 from gaussaudit.stats.normality import FeatureNormality, feature_normality
 from gaussaudit.stats.projections import ProjectionResult, projection_normality, random_directions
+from gaussaudit.stats.qq import QQFeature, qq_samples
 
 #: Fewest subsample rows per tested dimension in the multivariate tests.
 MV_ROWS_PER_DIM = 5
@@ -54,6 +55,7 @@ class SampleAnalysis:
     mahalanobis: MahalanobisResult | None
     multivariate: MultivariateResult | None
     notes: tuple[str, ...]
+    qq: tuple[QQFeature, ...] = ()
 
 
 def _needs_basis(config) -> bool:
@@ -78,16 +80,17 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
     else:
         coords, space = tested, "coordinates"
     features = feature_normality(coords, axis=1, threads=config.threads)
+    qq = qq_samples(coords, features) if full else ()
 
     random = None
     if directions is not None:
-        random = projection_normality(tested, directions, "random", threads=config.threads)
+        random = projection_normality(tested, directions, "random", threads=config.threads, keep_qq=full)
 
     pca = None
     if config.pca_projections and basis.rank:
         k = min(config.pca_projections, basis.rank)
         pca = projection_normality(tested, basis.eigenvectors[:, :k], "pca", threads=config.threads,
-                                   explained=float(basis.explained[k - 1]))
+                                   explained=float(basis.explained[k - 1]), keep_qq=full)
 
     mahal = None
     multivariate = None
@@ -99,7 +102,8 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
             notes.append(f"Mahalanobis test skipped: rank {basis.rank} needs more than {basis.rank + 1} rows, got {n}")
     if full and config.mv_sample:
         multivariate = _multivariate(tested, basis, config, notes)
-    return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, mahal, multivariate, tuple(notes))
+    return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, mahal, multivariate,
+                          tuple(notes), qq)
 
 
 def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: list[str]) -> MultivariateResult | None:

@@ -21,13 +21,11 @@ from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality, RunningMoments
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
+from gaussaudit.stats.qq import QQFeature  # noqa: F401  (part of the report API)
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
 DP_ALPHA = 0.05
 RULES = ("paper",)
-#: Order statistics kept per feature for QQ plots: enough for a smooth curve
-#: and for the tails to show, and a bounded few KB whatever the sample size.
-QQ_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -164,24 +162,6 @@ class WorstFeature:
 
 
 @dataclass(frozen=True)
-class QQFeature:
-    """Sorted values of one feature the tests ran on, kept for its QQ plot.
-
-    ``values`` are order statistics at plotting positions ``probabilities``
-    ((i + 0.5)/n); above ``QQ_POINTS`` samples, evenly spaced ones with the
-    minimum and maximum always included, so the tails stay visible.
-    """
-
-    feature: int
-    role: str  # "best", "median" or "worst" by A²
-    statistic: float  # A²
-    mean: float
-    std: float  # ddof 1, as the test estimates it
-    probabilities: np.ndarray
-    values: np.ndarray
-
-
-@dataclass(frozen=True)
 class AuditReport:
     """Everything an audit found. ``to_dict()`` gives the versioned JSON report.
 
@@ -247,24 +227,6 @@ def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     masked = np.where(tested, np.abs(values), -np.inf)
     j = int(np.argmax(masked))
     return WorstFeature(j, float(values[j]))
-
-
-def _qq_features(tested: np.ndarray, result: FeatureNormality, ok: np.ndarray) -> tuple[QQFeature, ...]:
-    """The best, median and worst tested feature by A², with their order statistics."""
-    candidates = np.flatnonzero(ok)
-    by_a2 = candidates[np.argsort(result.ad.statistic[candidates], kind="stable")]
-    picks = {"best": by_a2[0], "median": by_a2[(len(by_a2) - 1) // 2], "worst": by_a2[-1]}
-    out = []
-    for role, j in picks.items():
-        values = np.sort(tested[j])
-        n = len(values)
-        keep = np.unique(np.round(np.linspace(0, n - 1, min(n, QQ_POINTS))).astype(np.int64))
-        out.append(QQFeature(
-            feature=int(j), role=role, statistic=float(result.ad.statistic[j]),
-            mean=float(result.mean[j]), std=float(result.std[j]),
-            probabilities=(keep + 0.5) / n, values=values[keep].copy(),
-        ))
-    return tuple(out)
 
 
 def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
@@ -404,5 +366,5 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         calibration=calibration,
         notes=analysis.notes,
         norm_histogram=norm_histogram,
-        qq_features=_qq_features(tested, result, ok),
+        qq_features=analysis.qq,
     )

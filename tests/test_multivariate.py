@@ -359,3 +359,13 @@ def test_cli_terminal_has_the_new_blocks_and_rejects_bad_whiten(tmp_path):
         assert text in out
     rc, out, err = run_cli("scan", "x.npy", "--whiten", "chol", cwd=tmp_path)
     assert rc == 2 and "--whiten" in err and "Traceback" not in err
+
+
+def test_projection_qq_figures_follow_the_options():
+    from gaussaudit.report.figures import report_figures
+
+    x = np.random.default_rng(11).standard_normal((300, 6))
+    with_proj = [f.name for f in report_figures(audit(x, projections=8, pca_projections=3, mv_sample=0))]
+    without = [f.name for f in report_figures(audit(x, **LIGHT))]
+    assert {"qq_random", "qq_pca"} <= set(with_proj)
+    assert not {"qq_random", "qq_pca"} & set(without) and "qq" in without

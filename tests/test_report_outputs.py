@@ -16,7 +16,8 @@ import pytest
 
 from conftest import CLI_TIMEOUT, gaussian_embeddings, laplace_embeddings, run_cli, run_cli_many
 
-FIGURES = ("qq", "norms", "pvalues", "ad_null")
+# scans run random and principal projections by default, so their QQ figures come too
+FIGURES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: A pixel is "in colour" when its channels differ by more than this: the
 #: figures' bars and points are; text, rules and the white page are not.

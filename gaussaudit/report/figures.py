@@ -72,7 +72,7 @@ def _legend_below(fig, ax, ncols: int = 2) -> None:
 
 
 #: File-name stems of one report's figures, in the order the HTML shows them.
-FIGURE_NAMES = ("qq", "norms", "pvalues", "ad_null")
+FIGURE_NAMES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
 
 
 def figure_file_name(name: str, prefix: str | None = None) -> str:
@@ -98,12 +98,13 @@ class FigureImage:
 # one report
 
 
-def draw_qq(report):
+def draw_qq(report, features=None, unit: str = "feature"):
     """QQ plots of the best, median and worst feature by A², standardised, with
-    the y = x line and a pointwise 95 % band for a Gaussian sample of the same n."""
+    the y = x line and a pointwise 95 % band for a Gaussian sample of the same n.
+    ``features`` (default the report's) may be projections' order statistics."""
     from scipy import special, stats
 
-    features = report.qq_features
+    features = report.qq_features if features is None else features
     fig = _new_figure(3.4 * max(len(features), 1), 3.6)
     axes = fig.subplots(1, max(len(features), 1), squeeze=False)[0]
     n = report.n_used
@@ -119,13 +120,13 @@ def draw_qq(report):
         lim = max(np.abs(theoretical).max(), 1.0) * 1.05
         ax.plot([-lim, lim], [-lim, lim], color=REFERENCE, linestyle="--", linewidth=1, label="y = x")
         ok = f.statistic * (1 + 0.75 / n + 2.25 / n**2) < AD_CRITICAL_5PCT
-        ax.plot(theoretical, standardised, ".", markersize=3, color=PASS if ok else FAIL, label="feature")
-        ax.set_title(f"{f.role}: feature {f.feature}\nA² = {f.statistic:.3g} ({'passes' if ok else 'fails'} 5%)",
+        ax.plot(theoretical, standardised, ".", markersize=3, color=PASS if ok else FAIL, label=unit)
+        ax.set_title(f"{f.role}: {unit} {f.feature}\nA² = {f.statistic:.3g} ({'passes' if ok else 'fails'} 5%)",
                      fontsize=10)
         ax.set_xlabel("N(0, 1) quantile")
         ax.set_xlim(-lim, lim)
         _style(ax)
-    axes[0].set_ylabel("standardised feature value")
+    axes[0].set_ylabel(f"standardised {unit} value")
     axes[0].legend(loc="upper left", fontsize=8, frameon=False)
     return fig
 
@@ -236,6 +237,11 @@ def report_figures(report, null_cache: dict | None = None) -> list[FigureImage]:
                     "Standardised order statistics against N(0, 1) quantiles. On the dashed line and inside the "
                     "shaded band is what a Gaussian sample of this size looks like; S-shapes are heavy or light "
                     "tails, bends are skew.", png(draw_qq(report))),
+        *[FigureImage(f"qq_{p.kind}", f"QQ plots: best, median and worst {label}",
+                      f"As above, for the projections onto {label}s ({p.k} tested).",
+                      png(draw_qq(report, p.qq, unit=f"{label.split()[0]} projection")))
+          for p, label in ((report.projections_random, "random direction"),
+                           (report.projections_pca, "principal direction")) if p is not None and p.qq],
         FigureImage("norms", "Row norms: the thin shell",
                     "Raw norms of every row, divided by their mean. Embeddings on a thin shell give one narrow "
                     "peak at 1 and a small CV (paper: ≈ 0.09 contrastive, 0.5 supervised).", png(draw_norms(report))),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussaudit.stats.normality import FeatureNormality, feature_normality
+from gaussaudit.stats.qq import QQFeature, qq_samples
 
 
 def random_directions(dim: int, k: int, seed: int) -> np.ndarray:
@@ -48,6 +49,7 @@ class ProjectionResult:
     k: int
     tests: FeatureNormality
     explained: float | None = None
+    qq: tuple[QQFeature, ...] = ()
 
     @property
     def _ok(self) -> np.ndarray:
@@ -71,7 +73,10 @@ class ProjectionResult:
 
 
 def projection_normality(x_fm: np.ndarray, directions: np.ndarray, kind: str, *, threads: int | None = None,
-                         explained: float | None = None) -> ProjectionResult:
-    """Run the per-feature AD and DP tests on the projections onto ``directions``."""
-    tests = feature_normality(project(x_fm, directions), axis=1, threads=threads)
-    return ProjectionResult(kind=kind, k=directions.shape[1], tests=tests, explained=explained)
+                         explained: float | None = None, keep_qq: bool = False) -> ProjectionResult:
+    """Run the per-feature AD and DP tests on the projections onto ``directions``;
+    ``keep_qq`` keeps the best, median and worst projection's order statistics."""
+    projected = project(x_fm, directions)
+    tests = feature_normality(projected, axis=1, threads=threads)
+    qq = qq_samples(projected, tests) if keep_qq else ()
+    return ProjectionResult(kind=kind, k=directions.shape[1], tests=tests, explained=explained, qq=qq)
