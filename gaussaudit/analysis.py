@@ -58,8 +58,8 @@ class SampleAnalysis:
     qq: tuple[QQFeature, ...] = ()
 
 
-def _needs_basis(config) -> bool:
-    return bool(config.whiten or config.pca_projections or config.mahalanobis or config.mv_sample)
+def _needs_basis(config, full: bool) -> bool:
+    return bool(config.whiten or config.pca_projections or (full and (config.mahalanobis or config.mv_sample)))
 
 
 def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: bool = True) -> SampleAnalysis:
@@ -70,7 +70,7 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
     """
     d, n = tested.shape
     notes: list[str] = []
-    basis = covariance_basis(tested) if _needs_basis(config) else None
+    basis = covariance_basis(tested) if _needs_basis(config, full) else None
 
     if config.whiten:
         coords = whiten(tested, config.whiten, basis)

@@ -134,7 +134,8 @@ def mardia(x, kurtosis_moments: str = "exact") -> MardiaResult:
     y = _standardise(x, ddof=0)
     p = y.shape[1]
     gram = y @ y.T
-    b1 = float(np.sum(gram**3) / n**2)
+    # einsum, not gram**3: numpy's float power is ~100x slower than products
+    b1 = float(np.einsum("ij,ij,ij->", gram, gram, gram) / n**2)
     b2 = float(np.sum(np.diag(gram) ** 2) / n)
     df = p * (p + 1) * (p + 2) / 6
     if n < 20:
