@@ -68,7 +68,7 @@ class AuditConfig:
     mv_dims : int, default 16
         The multivariate tests run on at most this many top principal
         components (and at most one per 5 subsample rows).
-    energy_replicates : int, default 99
+    energy_replicates : int, default 49
         Parametric-bootstrap replicates for the energy test's p-value.
     calibrate : int, default 0
         Gaussian surrogates (same mean, covariance, n, d) for null bands of each
@@ -89,7 +89,7 @@ class AuditConfig:
     mahalanobis: bool = True
     mv_sample: int = 2000
     mv_dims: int = 16
-    energy_replicates: int = 99
+    energy_replicates: int = 49
     calibrate: int = 0
 
     def validated(self) -> "AuditConfig":

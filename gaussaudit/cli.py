@@ -90,7 +90,7 @@ _SCAN_OPTIONS = [
     ("mahalanobis", bool, typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms against χ²(rank)."), "config"),
     ("mv_sample", int, typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."), "config"),
     ("mv_dims", int, typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."), "config"),
-    ("energy_replicates", int, typer.Option(99, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value."), "config"),
+    ("energy_replicates", int, typer.Option(49, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value (smallest p-value 1/(R+1))."), "config"),
     ("calibrate", int, typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"), "config"),
 ]
 _RENDER_OPTIONS = [
