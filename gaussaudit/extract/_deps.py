@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 from gaussaudit.errors import GaussAuditError
 
@@ -26,12 +27,9 @@ def require_extract_packages(open_clip: bool = False) -> None:
     GaussAuditError
         Naming the missing distributions and ``pip install 'gaussaudit[extract]'``.
     """
-    missing = []
-    for module, distribution in _BASE + (_OPEN_CLIP if open_clip else ()):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(distribution)
+    # find_spec looks for the package without importing it (torch takes seconds).
+    missing = [distribution for module, distribution in _BASE + (_OPEN_CLIP if open_clip else ())
+               if not _installed(module)]
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         raise GaussAuditError(
@@ -40,9 +38,12 @@ def require_extract_packages(open_clip: bool = False) -> None:
         )
 
 
-def open_clip_available() -> bool:
+def _installed(module: str) -> bool:
     try:
-        importlib.import_module("open_clip")
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module whose __spec__ is unset
         return False
-    return True
+
+
+def open_clip_available() -> bool:
+    return _installed("open_clip")

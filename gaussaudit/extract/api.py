@@ -10,7 +10,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract._deps import require_extract_packages
+from gaussaudit.extract.inputs import (
+    Collate,
+    ImageFolderDataset,
+    TextDataset,
+    find_images,
+    images_fingerprint,
+    texts_fingerprint,
+)
+from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name, check_model_request, load_model
+from gaussaudit.io.extract_store import ExtractStore, read_text_lines
 from gaussaudit.io.validation import check_int_option
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 #: Inputs per shard: a killed run loses at most this many, and --resume skips
 #: every finished shard. ~40 s of a GPU's work at 256 images/s, a few minutes on a CPU.
@@ -85,6 +98,11 @@ class ExtractConfig:
                 "give --data DIR (a folder of images) or --texts FILE (one caption a line)"
                 + (", not both." if self.data is not None else ".")
             )
+        device = self.device.strip().lower()
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{self.device}'.")
+        if self.precision not in PRECISIONS:
+            raise GaussAuditError(f"--precision must be one of {', '.join(PRECISIONS)}; got '{self.precision}'.")
         for name, value, minimum in (("--batch-size", self.batch_size, 1), ("--workers", self.workers, 0),
                                      ("--limit", self.limit, 1), ("--shard-size", self.shard_size, 1)):
             if value is not None:
@@ -178,9 +196,6 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         no inputs, CUDA asked for but absent, out of memory — with a message a
         user can act on.
     """
-    from gaussaudit.extract._deps import require_extract_packages
-    from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name
-
     config = config or ExtractConfig()
     if options:
         try:
@@ -189,28 +204,28 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
             raise GaussAuditError(f"unknown extract option: {exc}") from None
     config = config.validated()
     require_extract_packages(open_clip=config.model not in SIMCLR_MODELS)
-    check_model_name(config.model)
 
-    from gaussaudit import __version__
-    from gaussaudit.extract import inputs as inputs_
-    from gaussaudit.extract import runner
-    from gaussaudit.extract.models import load_model
-    from gaussaudit.io.extract_store import ExtractStore, read_text_lines
-
+    # Checks that need no torch come first: a typo fails in a blink, not after
+    # seconds of importing torch and open_clip.
+    check_model_request(config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
+                        head=config.head, modality=config.modality)
     key_column = "text" if config.modality == "text" else "path"
     store = ExtractStore(config.out, key_column=key_column, overwrite=config.overwrite)
     store.check_targets(resume=config.resume)
 
     if config.modality == "image":
-        keys = inputs_.find_images(config.data, limit=config.limit)
-        fingerprint = inputs_.images_fingerprint(config.data, keys)
+        keys = find_images(config.data, limit=config.limit)
+        fingerprint = images_fingerprint(config.data, keys)
         unit = "images"
     else:
         keys = read_text_lines(config.texts)[: config.limit]
         if not keys:
             raise GaussAuditError(f"{config.texts}: holds no captions (every line is blank).")
-        fingerprint = inputs_.texts_fingerprint(keys)
+        fingerprint = texts_fingerprint(keys)
         unit = "texts"
+
+    check_model_name(config.model)
+    from gaussaudit.extract import runner  # imports torch
 
     device = runner.resolve_device(config.device)
     precision = runner.resolve_precision(config.precision, device)
@@ -230,25 +245,29 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
     shards = runner.shard_ranges(len(keys), config.shard_size)
     done = store.open_parts({"settings": settings, "n_shards": len(shards)}, resume=config.resume)
     todo = [(index, positions) for index, positions in enumerate(shards) if index not in done]
-
     plan = ExtractPlan(
         model=loaded, device=str(device), precision=precision, batch_size=batch_size, workers=workers,
         unit=unit, n_items=len(keys), n_shards=len(shards), shards_done=len(shards) - len(todo),
         items_done=len(keys) - sum(len(p) for _, p in todo), out=store.out,
     )
     if config.modality == "image":
-        dataset = inputs_.ImageFolderDataset(config.data, keys, loaded.preprocess)
-        collate = inputs_.Collate()
+        dataset, collate = ImageFolderDataset(config.data, keys, loaded.preprocess), Collate()
     else:
-        dataset = inputs_.TextDataset(keys)
-        collate = inputs_.Collate(prepare=loaded.preprocess)
+        dataset, collate = TextDataset(keys), Collate(prepare=loaded.preprocess)
     progress = progress or ExtractProgress()
-    progress.start(plan)
-    encoded, seconds = runner.encode_shards(
-        loaded, dataset, collate, todo, shard_size=config.shard_size, keys=keys, store=store, device=device,
-        precision=precision, batch_size=batch_size, workers=workers, strict=config.strict, progress=progress,
-    )
-    progress.finish()
+    try:
+        progress.start(plan)
+        encoded, seconds = runner.encode_shards(
+            loaded, dataset, collate, todo, shard_size=config.shard_size, keys=keys, store=store, device=device,
+            precision=precision, batch_size=batch_size, workers=workers, strict=config.strict, progress=progress,
+        )
+        progress.finish()
+    except BaseException:
+        # Finished shards are kept for --resume; a folder with none is just clutter.
+        store.remove_parts_if_empty()
+        raise
+
+    from gaussaudit import __version__
 
     metadata = {
         "gaussaudit_version": __version__,
@@ -263,3 +282,4 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         plan=plan, out=assembled.out, sidecar=assembled.sidecar, rows=assembled.rows, dim=assembled.dim,
         skipped=assembled.skipped, encoded=encoded, seconds=seconds, metadata=metadata,
     )
+

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
+import re
 
 import torch
 
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract.models import check_checkpoint_path
 
 #: Keys under which training code stores the model's state dict, most specific first.
 STATE_DICT_KEYS = (
@@ -18,22 +19,29 @@ STATE_DICT_KEYS = (
 )
 
 
+#: Phrases in torch.load's errors that mean "this is not a checkpoint at all".
+_NOT_TORCH_FILE = ("Unsupported operand", "invalid load key", "PytorchStreamReader failed", "Ran out of input",
+                   "not a zip file", "HeaderTooLarge", "Error while deserializing header")
+
+
 def sha256_file(path: str | os.PathLike, block: int = 1 << 22) -> str:
-    """SHA-256 of a file, read in 4 MB blocks (checkpoints can be gigabytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """SHA-256 of a file, read in 4 MB blocks (checkpoints can be gigabytes).
+
+    Remembered per (path, size, modification time) for the life of the process:
+    a library user extracting several folders with one checkpoint hashes it once.
+    """
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(block):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
 
 
-def check_checkpoint_path(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise GaussAuditError(f"{path}: no such checkpoint file.")
-    if path.is_dir():
-        raise GaussAuditError(f"{path}: is a folder; --checkpoint takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors).")
-    return path
+_HASHES: dict[tuple[str, int, int], str] = {}
 
 
 def read_checkpoint(path: str | os.PathLike):
@@ -54,14 +62,21 @@ def read_checkpoint(path: str | os.PathLike):
 
 
 def unreadable_checkpoint_message(path, exc: Exception) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+    """The message for a checkpoint torch cannot load (safely)."""
+    text = str(exc)
+    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if unsafe:
         return (
-            f"{path}: holds Python objects besides tensors, and gaussaudit loads checkpoints with "
-            "torch.load(weights_only=True) so that a file cannot run code. If you trust the file, save its "
+            f"{path}: holds Python objects besides tensors ({unsafe.group(1)}), and gaussaudit loads checkpoints "
+            "with torch.load(weights_only=True) so that a file cannot run code. If you trust the file, save its "
             "state dict alone and pass that: python -c \"import torch; c = torch.load('IN', weights_only=False); "
             "torch.save(c.get('state_dict', c), 'OUT.pt')\""
         )
+    if any(sign in text for sign in _NOT_TORCH_FILE) or isinstance(exc, EOFError):
+        reason = "not a file torch.save or safetensors wrote, or a damaged one"
+    else:
+        # torch's messages run to paragraphs; keep the first line.
+        reason = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
     return f"{path}: is not a readable checkpoint ({reason})."
 
 

@@ -5,7 +5,9 @@ which weights were loaded for the output's metadata."""
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from gaussaudit.errors import GaussAuditError
@@ -69,6 +71,18 @@ class LoadedModel:
         }
 
 
+def check_checkpoint_path(path: str | os.PathLike) -> Path:
+    """The checkpoint file must exist and be a file."""
+    path = Path(path)
+    if not path.exists():
+        raise GaussAuditError(f"{path}: no such checkpoint file.")
+    if path.is_dir():
+        raise GaussAuditError(
+            f"{path}: is a folder; --checkpoint takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors)."
+        )
+    return path
+
+
 def is_simclr(name: str) -> bool:
     return name in SIMCLR_MODELS
 
@@ -99,6 +113,42 @@ def check_model_name(name: str) -> None:
         f"unknown model '{name}'.{suggestion} Models: simclr-resnet18, simclr-resnet50, or any open_clip "
         f"architecture{clip_hint} — python -c 'import open_clip; print(open_clip.list_models())' lists them."
     )
+
+
+def check_model_request(
+    name: str,
+    *,
+    pretrained: str | None = None,
+    checkpoint: str | None = None,
+    head: bool = False,
+    modality: str = "image",
+) -> None:
+    """Reject combinations of model and options that cannot work, without torch.
+
+    Runs before anything heavy is imported or loaded, so a mistake in the
+    command line fails at once.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
+    if is_simclr(name):
+        if modality == "text":
+            raise GaussAuditError(f"--texts needs a CLIP model with a text tower; {name} embeds images only.")
+        if pretrained is not None:
+            raise GaussAuditError(
+                f"--pretrained names open_clip weights; {name} loads a SimCLR checkpoint: pass --checkpoint PATH."
+            )
+        if checkpoint is None:
+            raise GaussAuditError(
+                f"{name} needs weights: pass --checkpoint PATH (a SimCLR checkpoint); "
+                "gaussaudit never embeds with random weights."
+            )
+    else:
+        if head:
+            raise GaussAuditError(f"--head embeds through a SimCLR projection head; {name} is a CLIP model.")
+        if pretrained and checkpoint:
+            raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
+    if checkpoint is not None:
+        check_checkpoint_path(checkpoint)
 
 
 def load_model(
@@ -135,25 +185,11 @@ def load_model(
     """
     require_extract_packages(open_clip=not is_simclr(name))
     check_model_name(name)
-    if modality not in MODALITIES:
-        raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
+    check_model_request(name, pretrained=pretrained, checkpoint=checkpoint, head=head, modality=modality)
     if is_simclr(name):
-        if modality == "text":
-            raise GaussAuditError(f"--texts needs a CLIP model with a text tower; {name} embeds images only.")
-        if pretrained is not None:
-            raise GaussAuditError(
-                f"--pretrained names open_clip weights; {name} loads a SimCLR checkpoint: pass --checkpoint PATH."
-            )
-        if checkpoint is None:
-            raise GaussAuditError(
-                f"{name} needs weights: pass --checkpoint PATH (a SimCLR checkpoint); "
-                "gaussaudit never embeds with random weights."
-            )
         from gaussaudit.extract.simclr import load_simclr
 
         return load_simclr(name, checkpoint, head=head)
-    if head:
-        raise GaussAuditError(f"--head embeds through a SimCLR projection head; {name} is a CLIP model.")
     from gaussaudit.extract.openclip import load_open_clip
 
     return load_open_clip(name, pretrained=pretrained, checkpoint=checkpoint, modality=modality)

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract.api import PRECISIONS
 from gaussaudit.extract.inputs import Batch
-
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 

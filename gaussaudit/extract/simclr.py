@@ -30,7 +30,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: Names that mark a momentum / target copy, preferred less when two prefixes
 #: hold a whole backbone each (MoCo's encoder_q/encoder_k, BYOL online/target).
-_SECONDARY = ("momentum", "target", "encoder_k", "teacher", "ema", "key")
+_SECONDARY = ("momentum", "target", "encoder_k", "teacher", "ema")
 _HEAD_WORDS = ("proj", "head", "fc", "mlp")
 _HEAD_KEY = re.compile(r"^(?P<prefix>.*?)(?P<index>\d+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
 

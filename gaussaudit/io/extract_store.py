@@ -126,14 +126,14 @@ class ExtractStore:
         for target in (self.out, self.sidecar):
             if target is not None:
                 check_writable(target, self.overwrite)
-        if self.parts.exists() and not resume:
-            done = len(self.finished_shards()) if self.parts.is_dir() else 0
+        if self.parts.exists() and not self.parts.is_dir():
+            raise GaussAuditError(f"{self.parts}: exists and is not a folder; move it away.")
+        done = len(self.finished_shards())
+        if done and not resume:
             raise GaussAuditError(
                 f"{self.parts}: an earlier run left {done} finished shard{'s' if done != 1 else ''} here. "
                 "Pass --resume to continue it, or delete the folder to start over."
             )
-        if self.parts.exists() and not self.parts.is_dir():
-            raise GaussAuditError(f"{self.parts}: exists and is not a folder; move it away.")
 
     def open_parts(self, manifest: dict, resume: bool) -> set[int]:
         """Create ``OUT.parts`` with ``manifest``, or check a resumed one against it.
@@ -144,7 +144,8 @@ class ExtractStore:
         """
         manifest = {"schema": MANIFEST_SCHEMA, **manifest}
         manifest_file = self.parts / MANIFEST_NAME
-        if resume and self.parts.is_dir() and manifest_file.exists():
+        # A parts folder without finished shards holds no work: it is simply reused.
+        if resume and manifest_file.exists() and self.finished_shards():
             previous = self._read_manifest(manifest_file)
             differences = _differences(previous, manifest)
             if differences:
@@ -298,8 +299,12 @@ class ExtractStore:
                     )
                 dim = shard_dim
         if rows == 0:
+            # The shards hold nothing but the list of unreadable files, shown here.
+            self.remove_parts()
+            examples = "; ".join(f"{key}: {reason}" for key, reason in skipped[:3])
             raise GaussAuditError(
-                f"none of the {len(skipped)} inputs could be read, so there is nothing to write to {self.out}."
+                f"none of the {len(skipped)} inputs could be read, so there is nothing to write to {self.out} "
+                f"(e.g. {examples})."
             )
         metadata = {**metadata, "rows": rows, "dim": dim, "skipped": [list(s) for s in skipped]}
         try:
@@ -350,6 +355,11 @@ class ExtractStore:
     def remove_parts(self) -> None:
         """Delete ``OUT.parts`` once OUT is written."""
         shutil.rmtree(self.parts, ignore_errors=True)
+
+    def remove_parts_if_empty(self) -> None:
+        """After a failed run: a parts folder without finished shards holds no work."""
+        if self.parts.is_dir() and not self.finished_shards():
+            self.remove_parts()
 
 
 def parquet_metadata(metadata: dict) -> dict[bytes, bytes]:

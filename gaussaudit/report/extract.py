@@ -4,6 +4,7 @@ how fast at the end."""
 from __future__ import annotations
 
 import json
+import time
 
 from rich.console import Console
 from rich.markup import escape
@@ -75,26 +76,48 @@ def render_extract_summary(result: ExtractResult, console: Console) -> None:
 
 
 class RichExtractProgress(ExtractProgress):
-    """Header on ``console``, a progress bar on ``bar_console`` (stderr)."""
+    """The header on ``console``; on ``bar_console`` (stderr) a live progress bar
+    with inputs/s when it is a terminal, else one line per finished shard, which
+    is what a log file of a long run needs."""
 
     def __init__(self, console: Console, bar_console: Console) -> None:
         self.console = console
         self.bar_console = bar_console
         self._progress: Progress | None = None
         self._task = None
+        self._plan: ExtractPlan | None = None
+        self._processed = 0
+        self._shards_written = 0
+        self._started = 0.0
 
     def start(self, plan: ExtractPlan) -> None:
         render_extract_header(plan, self.console)
+        self._plan, self._started = plan, time.perf_counter()
+        if not self.bar_console.is_terminal:
+            return
         self._progress = Progress(
             TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), _RateColumn(plan.unit),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=self.bar_console,
+            # The summary repeats the throughput; the bar need not stay.
+            console=self.bar_console, transient=True,
         )
         self._progress.start()
         self._task = self._progress.add_task("embedding", total=plan.n_items, completed=plan.items_done)
 
     def advance(self, n: int) -> None:
-        self._progress.advance(self._task, n)
+        self._processed += n
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def shard_written(self, index: int) -> None:
+        self._shards_written += 1
+        if self._progress is None and self._plan is not None:
+            plan = self._plan
+            rate = self._processed / max(time.perf_counter() - self._started, 1e-9)
+            self.bar_console.print(
+                f"shard {index + 1}/{plan.n_shards} written · "
+                f"{plan.items_done + self._processed:,}/{plan.n_items:,} {plan.unit} · {rate:,.1f} {plan.unit}/s"
+            )
 
     def finish(self) -> None:
         self.close()
