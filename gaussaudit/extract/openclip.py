@@ -37,7 +37,7 @@ def _json_able(cfg: dict) -> dict:
 
 def _check_tag(name: str, tag: str) -> dict:
     tags = open_clip.list_pretrained_tags_by_model(name)
-    if tag in tags:
+    if tag.lower() in (t.lower() for t in tags):  # open_clip's tags are case-insensitive
         return open_clip.get_pretrained_cfg(name, tag)
     if not tags:
         raise GaussAuditError(

@@ -141,8 +141,6 @@ def encode_shards(
     channels_last = loaded.channels_last
     if channels_last:
         module.to(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
     autocast = (
         torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
         if precision in AUTOCAST_DTYPES else contextlib.nullcontext()
@@ -158,6 +156,10 @@ def encode_shards(
     open_shards = {index: _OpenShard(index, len(positions)) for index, positions in shards}
     processed = 0
     started = time.perf_counter()
+    # Inputs all have one size: let cuDNN time its kernels once and keep the
+    # fastest. A process-wide flag, so it is put back afterwards.
+    benchmark_before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = device.type == "cuda" or benchmark_before
     try:
         with torch.inference_mode():
             for batch in loader:
@@ -197,6 +199,8 @@ def encode_shards(
                 "Finished shards are kept: add --resume to continue."
             ) from None
         raise
+    finally:
+        torch.backends.cudnn.benchmark = benchmark_before
     return processed, time.perf_counter() - started
 
 

@@ -158,6 +158,11 @@ class ExtractStore:
             return self.finished_shards()
         try:
             self.parts.mkdir(exist_ok=True)
+            # Starting afresh: shard files of an unknown run (no manifest to check
+            # them against) must not be taken for this run's work later.
+            for index in self.finished_shards():
+                self.shard_file(index).unlink()
+            self._remove_leftover_temporaries()
             write_json_atomic(manifest_file, manifest, overwrite=True)
         except OSError as exc:
             raise GaussAuditError(f"{self.parts}: cannot be written ({exc.strerror or exc}).") from None
@@ -381,11 +386,19 @@ def write_json_atomic(path: str | os.PathLike, data, overwrite: bool = False) ->
             fh.write("\n")
 
 
+#: How a differing setting is named in the --resume refusal.
+_SETTING_NAMES = {
+    "inputs_sha256": "input list (SHA-256 of names and sizes)",
+    "checkpoint_sha256": "checkpoint (SHA-256)",
+    "n_items": "number of inputs",
+}
+
+
 def _differences(previous: dict, current: dict) -> list[str]:
     """Settings that differ between two manifests, as 'name was X, now Y'."""
     old, new = previous.get("settings", {}), current.get("settings", {})
     return [
-        f"{name} was {_short(old.get(name))}, now {_short(new.get(name))}"
+        f"{_SETTING_NAMES.get(name, name)} was {_short(old.get(name))}, now {_short(new.get(name))}"
         for name in sorted(set(old) | set(new))
         if old.get(name) != new.get(name)
     ]
@@ -393,4 +406,6 @@ def _differences(previous: dict, current: dict) -> list[str]:
 
 def _short(value) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
+    if re.fullmatch(r"[0-9a-f]{64}", text):
+        return text[:12] + "…"  # a SHA-256: enough to tell two apart
     return text if len(text) <= 60 else text[:57] + "..."
