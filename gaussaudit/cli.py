@@ -115,7 +115,7 @@ def extract(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 on CPU), fp32, fp16 or bf16."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Inputs per batch (default 256 on GPU, 32 on CPU)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Image-decoding processes (default: up to 8 with a GPU, half the cores on CPU)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Image-decoding processes (default: up to 8 with a GPU; on the CPU none below 8 cores, as they compete with the model's threads)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Embed only the first N inputs in sorted order."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Inputs per shard: finished shards are kept on disk and never redone by --resume."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished shards (OUT.parts/)."),

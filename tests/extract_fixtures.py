@@ -140,8 +140,6 @@ def backbone_only(state: dict) -> dict:
 
 def simclr_layouts(state: dict) -> dict[str, object]:
     """The same backbone wrapped the ways SimCLR checkpoints come: name → object to torch.save."""
-    import torch
-
     bare = backbone_only(state)
     no_counters = {k: v for k, v in bare.items() if not k.endswith("num_batches_tracked")}
     return {

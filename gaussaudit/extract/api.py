@@ -58,7 +58,8 @@ class ExtractConfig:
     batch_size : int, optional
         Default 256 on a GPU, 32 on the CPU.
     workers : int, optional
-        Image-decoding processes (default: up to 8 with a GPU, half the cores without).
+        Image-decoding processes (default: up to 8 with a GPU; on the CPU none
+        below 8 cores, as they would compete with the model's threads).
     limit : int, optional
         Embed only the first N inputs (in sorted order).
     shard_size : int
