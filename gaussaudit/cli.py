@@ -167,7 +167,7 @@ def extract(
         _fail("ran out of memory; lower --batch-size (and --workers).")
     except KeyboardInterrupt:
         _close(progress)
-        Console(stderr=True, highlight=False).print(
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
             "interrupted; finished shards are kept: run the same command with --resume to continue."
         )
         raise typer.Exit(130)
