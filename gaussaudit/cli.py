@@ -373,6 +373,81 @@ def _file_prefixes(labels) -> list[str]:
     return out
 
 
+@app.command()
+def extract(
+    model: str = typer.Option(..., "--model", "-m", help="An open_clip architecture (e.g. ViT-B-32; see open_clip.list_models()), or simclr-resnet18 / simclr-resnet50.", show_default=False),
+    data: Optional[str] = typer.Option(None, "--data", "-d", metavar="DIR", help="Folder of images (jpg, jpeg, png, webp, bmp, gif, tiff), read recursively in sorted order."),
+    out: str = typer.Option(..., "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths).", show_default=False),
+    pretrained: Optional[str] = typer.Option(None, "--pretrained", metavar="TAG", help="open_clip pretrained tag (open_clip.list_pretrained()); fetched from open_clip's hub."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", help="Local checkpoint file: an open_clip state dict/checkpoint, or a SimCLR checkpoint (any common layout)."),
+    texts: Optional[str] = typer.Option(None, "--texts", metavar="FILE", help="Embed captions (one a line) with CLIP's text tower instead of images."),
+    head: bool = typer.Option(False, "--head", help="SimCLR: embed through the checkpoint's projection head instead of the backbone."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 on CPU), fp32, fp16 or bf16."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Inputs per batch (default 256 on GPU, 32 on CPU)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Image-decoding processes (default: up to 8 with a GPU; on the CPU none below 8 cores, as they compete with the model's threads)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Embed only the first N inputs in sorted order."),
+    shard_size: int = typer.Option(10_000, "--shard-size", help="Inputs per shard: finished shards are kept on disk and never redone by --resume."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished shards (OUT.parts/)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+    strict: bool = typer.Option(False, "--strict", help="Fail at the first unreadable image instead of skipping and listing it."),
+    run_scan: bool = typer.Option(False, "--scan", help="Run the Gaussianity audit (gaussaudit scan) on the result straight away."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Embed a folder of images (or captions) with a CLIP or SimCLR model, into the file scan reads.
+
+    \b
+    Examples:
+      gaussaudit extract --model ViT-B-32 --pretrained laion2b_s34b_b79k --data imgs/ --out emb.parquet --scan
+      gaussaudit extract --model ViT-B-32 --checkpoint vit_b32.pt --data imgs/ --out emb.npy
+      gaussaudit extract --model simclr-resnet50 --checkpoint simclr.ckpt --data imgs/ --out emb.parquet
+      gaussaudit extract --model ViT-B-32 --checkpoint vit_b32.pt --texts captions.txt --out text.parquet
+      gaussaudit extract ... --resume        # after an interruption: finished shards are not redone
+    """
+    from gaussaudit.extract.api import ExtractConfig
+    from gaussaudit.extract.api import extract as run_extract
+
+    progress = None
+    try:
+        config = ExtractConfig(
+            model=model, out=out, data=data, texts=texts, pretrained=pretrained, checkpoint=checkpoint,
+            head=head, device=device, precision=precision, batch_size=batch_size, workers=workers, limit=limit,
+            shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict,
+        )
+        if not quiet:
+            from gaussaudit.report.extract import RichExtractProgress
+
+            progress = RichExtractProgress(Console(highlight=False, soft_wrap=True), Console(stderr=True, highlight=False))
+        result = run_extract(config, progress=progress)
+        if not quiet:
+            from gaussaudit.report.extract import render_extract_summary
+
+            render_extract_summary(result, Console(highlight=False, soft_wrap=True))
+        if run_scan:
+            report = audit(str(result.out))
+            if not quiet:
+                from gaussaudit.report.terminal import render_terminal
+
+                render_terminal(report, Console(highlight=False))
+    except GaussAuditError as exc:
+        _close(progress)
+        _fail(str(exc))
+    except MemoryError:
+        _close(progress)
+        _fail("ran out of memory; lower --batch-size (and --workers).")
+    except KeyboardInterrupt:
+        _close(progress)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            "interrupted; finished shards are kept: run the same command with --resume to continue."
+        )
+        raise typer.Exit(130)
+
+
+def _close(progress) -> None:
+    if progress is not None:
+        progress.close()
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -87,3 +87,15 @@ def save_npy(path: str | os.PathLike, array) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, array)
     return path
+
+
+# The extract tests' fixtures (images, checkpoints) live in their own module;
+# importing them here registers them once for the whole session.
+from extract_fixtures import (  # noqa: E402,F401
+    captions_file,
+    image_folder,
+    many_images,
+    simclr_checkpoints,
+    resnet_states,
+    vit_checkpoint,
+)

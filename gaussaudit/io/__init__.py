@@ -1,4 +1,6 @@
-"""Sources and sinks: the only part of gaussaudit that opens files."""
+"""Sources and sinks: the only part of gaussaudit that reads or writes embeddings
+and reports (the extract loaders open images and checkpoints themselves)."""
+from gaussaudit.io.extract_store import ExtractStore
 from gaussaudit.io.sources import SUPPORTED_SUFFIXES, Dataset, open_dataset, resolve_paths
 from gaussaudit.io.validation import MIN_ROWS, check_dtype, check_shape
 from gaussaudit.io.writers import write_text_atomic, write_npy, write_parquet
@@ -7,6 +9,7 @@ __all__ = [
     "MIN_ROWS",
     "SUPPORTED_SUFFIXES",
     "Dataset",
+    "ExtractStore",
     "check_dtype",
     "check_shape",
     "open_dataset",

@@ -1,0 +1,286 @@
+"""``extract(config) -> ExtractResult``: embeddings of a folder of images (or of
+captions) from a CLIP or SimCLR model, written as the file ``scan`` reads.
+
+This module imports no torch at load time: ``gaussaudit scan`` must stay fast
+and must work without the extract extra.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract._deps import require_extract_packages
+from gaussaudit.extract.inputs import (
+    Collate,
+    ImageFolderDataset,
+    TextDataset,
+    find_images,
+    images_fingerprint,
+    texts_fingerprint,
+)
+from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name, check_model_request, load_model
+from gaussaudit.io.extract_store import ExtractStore, read_text_lines
+from gaussaudit.io.validation import check_int_option
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+#: Inputs per shard: a killed run loses at most this many, and --resume skips
+#: every finished shard. ~40 s of a GPU's work at 256 images/s, a few minutes on a CPU.
+DEFAULT_SHARD_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Options of an extraction; the CLI's flags map one to one onto these fields.
+
+    Parameters
+    ----------
+    model : str
+        An open_clip architecture (``open_clip.list_models()``), or
+        ``simclr-resnet18`` / ``simclr-resnet50``.
+    out : path
+        ``.parquet`` (``path``/``text`` and ``embedding`` columns) or ``.npy``
+        (with a JSON sidecar ``OUT.json`` listing the paths).
+    data : path, optional
+        Folder of images, read recursively in sorted order.
+    texts : path, optional
+        Text file, one caption a line, embedded with CLIP's text tower instead.
+    pretrained : str, optional
+        open_clip pretrained tag.
+    checkpoint : path, optional
+        Local checkpoint file.
+    head : bool
+        SimCLR: embed through the projection head.
+    device : {"auto", "cpu", "cuda", "cuda:N"}
+    precision : {"auto", "fp32", "fp16", "bf16"}
+        ``auto``: bf16 autocast on GPUs (fp16 where bf16 is unsupported), fp32 on CPU.
+    batch_size : int, optional
+        Default 256 on a GPU, 32 on the CPU.
+    workers : int, optional
+        Image-decoding processes (default: up to 8 with a GPU; on the CPU none
+        below 8 cores, as they would compete with the model's threads).
+    limit : int, optional
+        Embed only the first N inputs (in sorted order).
+    shard_size : int
+        Inputs per shard (the unit of work that ``resume`` never redoes).
+    resume : bool
+        Continue an interrupted run from the shards it finished.
+    overwrite : bool
+        Replace an existing OUT.
+    strict : bool
+        Fail at the first unreadable image instead of skipping it.
+    """
+
+    model: str | None = None
+    out: str | None = None
+    data: str | None = None
+    texts: str | None = None
+    pretrained: str | None = None
+    checkpoint: str | None = None
+    head: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None
+    workers: int | None = None
+    limit: int | None = None
+    shard_size: int = DEFAULT_SHARD_SIZE
+    resume: bool = False
+    overwrite: bool = False
+    strict: bool = False
+
+    def validated(self) -> "ExtractConfig":
+        if not self.model:
+            raise GaussAuditError("--model is required (an open_clip architecture, or simclr-resnet18/50).")
+        if not self.out:
+            raise GaussAuditError("--out is required: the .parquet or .npy file to write.")
+        if (self.data is None) == (self.texts is None):
+            raise GaussAuditError(
+                "give --data DIR (a folder of images) or --texts FILE (one caption a line)"
+                + (", not both." if self.data is not None else ".")
+            )
+        device = self.device.strip().lower()
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{self.device}'.")
+        if self.precision not in PRECISIONS:
+            raise GaussAuditError(f"--precision must be one of {', '.join(PRECISIONS)}; got '{self.precision}'.")
+        for name, value, minimum in (("--batch-size", self.batch_size, 1), ("--workers", self.workers, 0),
+                                     ("--limit", self.limit, 1), ("--shard-size", self.shard_size, 1)):
+            if value is not None:
+                check_int_option(name, value, minimum=minimum)
+        return self
+
+    @property
+    def modality(self) -> str:
+        return "text" if self.texts is not None else "image"
+
+
+@dataclass
+class ExtractPlan:
+    """What a run is about to do; handed to ``ExtractProgress.start``."""
+
+    model: object  # LoadedModel
+    device: str
+    precision: str
+    batch_size: int
+    workers: int
+    unit: str  # "images" or "texts"
+    n_items: int
+    n_shards: int
+    shards_done: int
+    items_done: int
+    out: Path
+
+
+@dataclass
+class ExtractResult:
+    """What a run did.
+
+    ``encoded`` and ``items_per_second`` count this run only: on ``resume``,
+    inputs of shards finished earlier are neither encoded nor counted.
+    """
+
+    plan: ExtractPlan
+    out: Path
+    sidecar: Path | None
+    rows: int
+    dim: int
+    skipped: list[tuple[str, str]]
+    encoded: int
+    seconds: float
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def items_per_second(self) -> float:
+        return self.encoded / self.seconds if self.seconds > 0 else float("nan")
+
+
+class ExtractProgress:
+    """Hooks the runner calls as it goes; this base class does nothing.
+
+    The CLI draws a progress bar with them; tests use ``shard_written`` to
+    interrupt a run at a known point.
+    """
+
+    def start(self, plan: ExtractPlan) -> None:
+        """Called once the model is loaded and the finished shards are known."""
+
+    def advance(self, n: int) -> None:
+        """``n`` more inputs were processed (encoded or skipped)."""
+
+    def shard_written(self, index: int) -> None:
+        """Shard ``index`` is safely on disk."""
+
+    def finish(self) -> None:
+        """Every shard is done (called before OUT is assembled)."""
+
+
+def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | None = None, **options) -> ExtractResult:
+    """Embed a folder of images (or captions) with a CLIP or SimCLR model.
+
+    Parameters
+    ----------
+    config : ExtractConfig, optional
+        Options; keyword arguments override its fields
+        (``extract(model="ViT-B-32", data="imgs", out="emb.parquet", checkpoint="vit.pt")``).
+    progress : ExtractProgress, optional
+        Hooks called as the run goes.
+
+    Returns
+    -------
+    ExtractResult
+
+    Raises
+    ------
+    GaussAuditError
+        Bad options, missing extra, unknown model, unreadable or unfit weights,
+        no inputs, CUDA asked for but absent, out of memory — with a message a
+        user can act on.
+    """
+    config = config or ExtractConfig()
+    if options:
+        try:
+            config = replace(config, **options)
+        except TypeError as exc:
+            raise GaussAuditError(f"unknown extract option: {exc}") from None
+    config = config.validated()
+    require_extract_packages(open_clip=config.model not in SIMCLR_MODELS)
+
+    # Checks that need no torch come first: a typo fails in a blink, not after
+    # seconds of importing torch and open_clip.
+    check_model_request(config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
+                        head=config.head, modality=config.modality)
+    key_column = "text" if config.modality == "text" else "path"
+    store = ExtractStore(config.out, key_column=key_column, overwrite=config.overwrite)
+    store.check_targets(resume=config.resume)
+
+    if config.modality == "image":
+        keys = find_images(config.data, limit=config.limit)
+        fingerprint = images_fingerprint(config.data, keys)
+        unit = "images"
+    else:
+        keys = read_text_lines(config.texts)[: config.limit]
+        if not keys:
+            raise GaussAuditError(f"{config.texts}: holds no captions (every line is blank).")
+        fingerprint = texts_fingerprint(keys)
+        unit = "texts"
+
+    check_model_name(config.model)
+    from gaussaudit.extract import runner  # imports torch
+
+    device = runner.resolve_device(config.device)
+    precision = runner.resolve_precision(config.precision, device)
+    batch_size = config.batch_size or runner.default_batch_size(device)
+    # Tokenising is cheap and needs no parallel decoding; images do.
+    workers = 0 if config.modality == "text" else (
+        config.workers if config.workers is not None else runner.default_workers(device))
+
+    loaded = load_model(config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
+                        head=config.head, modality=config.modality)
+    described = loaded.describe()
+    # Everything that changes the embeddings; a resumed run must match it exactly.
+    # (The checkpoint's path may change; its hash may not. Batch size, workers
+    # and device do not change the embeddings beyond rounding.)
+    settings = {k: v for k, v in described.items() if k != "checkpoint"}
+    settings.update(precision=precision, inputs_sha256=fingerprint, n_items=len(keys), shard_size=config.shard_size)
+    shards = runner.shard_ranges(len(keys), config.shard_size)
+    done = store.open_parts({"settings": settings, "n_shards": len(shards)}, resume=config.resume)
+    todo = [(index, positions) for index, positions in enumerate(shards) if index not in done]
+    plan = ExtractPlan(
+        model=loaded, device=str(device), precision=precision, batch_size=batch_size, workers=workers,
+        unit=unit, n_items=len(keys), n_shards=len(shards), shards_done=len(shards) - len(todo),
+        items_done=len(keys) - sum(len(p) for _, p in todo), out=store.out,
+    )
+    if config.modality == "image":
+        dataset, collate = ImageFolderDataset(config.data, keys, loaded.preprocess), Collate()
+    else:
+        dataset, collate = TextDataset(keys), Collate(prepare=loaded.preprocess)
+    progress = progress or ExtractProgress()
+    try:
+        progress.start(plan)
+        encoded, seconds = runner.encode_shards(
+            loaded, dataset, collate, todo, shard_size=config.shard_size, keys=keys, store=store, device=device,
+            precision=precision, batch_size=batch_size, workers=workers, strict=config.strict, progress=progress,
+        )
+        progress.finish()
+    except BaseException:
+        # Finished shards are kept for --resume; a folder with none is just clutter.
+        store.remove_parts_if_empty()
+        raise
+
+    from gaussaudit import __version__
+
+    metadata = {
+        "gaussaudit_version": __version__,
+        **described,
+        "precision": precision,
+        "source": str(config.data if config.modality == "image" else config.texts),
+        "key": key_column,
+    }
+    assembled = store.assemble(len(shards), metadata)
+    store.remove_parts()
+    return ExtractResult(
+        plan=plan, out=assembled.out, sidecar=assembled.sidecar, rows=assembled.rows, dim=assembled.dim,
+        skipped=assembled.skipped, encoded=encoded, seconds=seconds, metadata=metadata,
+    )
+

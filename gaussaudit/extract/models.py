@@ -1,0 +1,195 @@
+"""Model loaders behind one interface: a name (an open_clip architecture or a
+``simclr-resnet*``) plus weights in, a :class:`LoadedModel` out — the module, how
+to encode a batch, the model's own preprocessing, and a description of exactly
+which weights were loaded for the output's metadata."""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract._deps import open_clip_available, require_extract_packages
+
+#: SimCLR backbones: name → (torchvision architecture, embedding dimension).
+SIMCLR_MODELS = {"simclr-resnet18": ("resnet18", 512), "simclr-resnet50": ("resnet50", 2048)}
+
+MODALITIES = ("image", "text")
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to embed a modality.
+
+    Attributes
+    ----------
+    name : str
+        As the user gave it (``ViT-B-32``, ``simclr-resnet18``).
+    module : torch.nn.Module
+        Everything ``encode`` uses, in eval mode; the runner moves it to the device.
+    encode : callable
+        ``encode(batch) -> (n, dim) tensor``: the raw (not normalised) embedding.
+    preprocess : callable
+        Image models: PIL image → tensor (the model's own transform). Text
+        models: list of str → token tensor.
+    modality : {"image", "text"}
+    pretrained, checkpoint, checkpoint_sha256 : str or None
+        Where the weights came from; recorded in the output's metadata.
+    preprocessing : dict
+        JSON-able description of ``preprocess``.
+    head : bool
+        Embeddings come through a projection head (SimCLR ``--head``).
+    report : list of str
+        What was loaded and what was ignored, for the user to read.
+    """
+
+    name: str
+    module: object
+    encode: Callable
+    preprocess: Callable
+    modality: str
+    pretrained: str | None
+    checkpoint: str | None
+    checkpoint_sha256: str | None
+    preprocessing: dict
+    head: bool = False
+    report: list[str] = field(default_factory=list)
+    channels_last: bool = False  # convolutional nets run faster in NHWC layout
+
+    def describe(self) -> dict:
+        """The model part of the output's metadata."""
+        return {
+            "model": self.name,
+            "pretrained": self.pretrained,
+            "checkpoint": self.checkpoint,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "head": self.head,
+            "modality": self.modality,
+            "preprocessing": self.preprocessing,
+        }
+
+
+def check_checkpoint_path(path: str | os.PathLike) -> Path:
+    """The checkpoint file must exist and be a file."""
+    path = Path(path)
+    if not path.exists():
+        raise GaussAuditError(f"{path}: no such checkpoint file.")
+    if path.is_dir():
+        raise GaussAuditError(
+            f"{path}: is a folder; --checkpoint takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors)."
+        )
+    return path
+
+
+def is_simclr(name: str) -> bool:
+    return name in SIMCLR_MODELS
+
+
+def known_models() -> list[str]:
+    """Every model name ``extract`` accepts here (open_clip's only when it is installed)."""
+    names = list(SIMCLR_MODELS)
+    if open_clip_available():
+        import open_clip
+
+        names += open_clip.list_models()
+    return names
+
+
+def check_model_name(name: str) -> None:
+    """Fail on an unknown model, suggesting the nearest known names."""
+    names = known_models()
+    if name in names:
+        return
+    lowered = {n.lower(): n for n in names}
+    near = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=5, cutoff=0.5)]
+    suggestion = f" Did you mean: {', '.join(near)}?" if near else ""
+    clip_hint = (
+        "" if open_clip_available()
+        else " (open_clip is not installed, so CLIP architectures are unavailable: pip install 'gaussaudit[extract]')"
+    )
+    raise GaussAuditError(
+        f"unknown model '{name}'.{suggestion} Models: simclr-resnet18, simclr-resnet50, or any open_clip "
+        f"architecture{clip_hint} — python -c 'import open_clip; print(open_clip.list_models())' lists them."
+    )
+
+
+def check_model_request(
+    name: str,
+    *,
+    pretrained: str | None = None,
+    checkpoint: str | None = None,
+    head: bool = False,
+    modality: str = "image",
+) -> None:
+    """Reject combinations of model and options that cannot work, without torch.
+
+    Runs before anything heavy is imported or loaded, so a mistake in the
+    command line fails at once.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
+    if is_simclr(name):
+        if modality == "text":
+            raise GaussAuditError(f"--texts needs a CLIP model with a text tower; {name} embeds images only.")
+        if pretrained is not None:
+            raise GaussAuditError(
+                f"--pretrained names open_clip weights; {name} loads a SimCLR checkpoint: pass --checkpoint PATH."
+            )
+        if checkpoint is None:
+            raise GaussAuditError(
+                f"{name} needs weights: pass --checkpoint PATH (a SimCLR checkpoint); "
+                "gaussaudit never embeds with random weights."
+            )
+    else:
+        if head:
+            raise GaussAuditError(f"--head embeds through a SimCLR projection head; {name} is a CLIP model.")
+        if pretrained and checkpoint:
+            raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
+    if checkpoint is not None:
+        check_checkpoint_path(checkpoint)
+
+
+def load_model(
+    name: str,
+    *,
+    pretrained: str | None = None,
+    checkpoint: str | None = None,
+    head: bool = False,
+    modality: str = "image",
+) -> LoadedModel:
+    """Build ``name`` with real weights, in eval mode, on the CPU.
+
+    Parameters
+    ----------
+    name : str
+        ``simclr-resnet18``, ``simclr-resnet50`` or an open_clip architecture
+        (``open_clip.list_models()``).
+    pretrained : str, optional
+        open_clip pretrained tag (``open_clip.list_pretrained()``), fetched by
+        open_clip from its hub.
+    checkpoint : path, optional
+        A local checkpoint file (open_clip state dict or checkpoint; SimCLR
+        checkpoint in any common layout).
+    head : bool
+        SimCLR only: embed through the checkpoint's projection head.
+    modality : {"image", "text"}
+        Which tower to use; ``"text"`` needs a CLIP model.
+
+    Raises
+    ------
+    GaussAuditError
+        Unknown model or tag, missing or unreadable weights, weights that do not
+        fit the architecture. Never falls back to random weights.
+    """
+    require_extract_packages(open_clip=not is_simclr(name))
+    check_model_name(name)
+    check_model_request(name, pretrained=pretrained, checkpoint=checkpoint, head=head, modality=modality)
+    if is_simclr(name):
+        from gaussaudit.extract.simclr import load_simclr
+
+        return load_simclr(name, checkpoint, head=head)
+    from gaussaudit.extract.openclip import load_open_clip
+
+    return load_open_clip(name, pretrained=pretrained, checkpoint=checkpoint, modality=modality)

@@ -1,0 +1,267 @@
+"""SimCLR ResNets: a torchvision ResNet without its classifier, loading SimCLR
+checkpoints in the layouts people have.
+
+Checkpoints differ in wrapping (``state_dict``, ``model``…), key prefixes
+(``module.``, ``backbone.``, ``encoder.``, ``model.``, ``convnet.``, and
+combinations such as ``module.encoder.``) and in what sits beside the backbone
+(a projection head, a classifier, a momentum copy). Rather than a list of known
+prefixes, the loader tries every prefix of every key and keeps the one under
+which the most torchvision backbone keys are found; whatever is left is
+reported as ignored, and a projection head among it can be used with ``head``.
+A backbone tensor that is missing or has the wrong shape is an error: the
+model never runs with random weights.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import torch
+from torch import nn
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.extract.checkpoints import find_state_dict, read_checkpoint, sha256_file
+from gaussaudit.extract.models import SIMCLR_MODELS, LoadedModel
+
+#: torchvision's ImageNet evaluation preprocessing, which SimCLR ResNets use.
+RESIZE, CROP = 256, 224
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Names that mark a momentum / target copy, preferred less when two prefixes
+#: hold a whole backbone each (MoCo's encoder_q/encoder_k, BYOL online/target).
+_SECONDARY = ("momentum", "target", "encoder_k", "teacher", "ema")
+_HEAD_WORDS = ("proj", "head", "fc", "mlp")
+_HEAD_KEY = re.compile(r"^(?P<prefix>.*?)(?P<index>\d+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
+
+
+def resnet_preprocess():
+    """Resize 256 (bilinear, antialiased), centre-crop 224, ImageNet normalisation."""
+    from torchvision import transforms
+
+    return transforms.Compose([
+        transforms.Resize(RESIZE, interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
+        transforms.CenterCrop(CROP),
+        transforms.ToTensor(),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
+
+def resnet_preprocessing_description() -> dict:
+    return {
+        "resize": RESIZE, "interpolation": "bilinear", "center_crop": CROP,
+        "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "mode": "RGB",
+    }
+
+
+def backbone(architecture: str) -> nn.Module:
+    """A randomly initialised torchvision ResNet whose ``fc`` is the identity."""
+    import torchvision
+
+    model = getattr(torchvision.models, architecture)(weights=None)
+    model.fc = nn.Identity()
+    return model
+
+
+def _choose_prefix(keys, expected: set[str]) -> tuple[str, int, list[str]]:
+    """The prefix under which most backbone keys are found.
+
+    Returns ``(prefix, matches, other_full_prefixes)``: the last lists other
+    prefixes that also hold a complete backbone (a momentum copy, say).
+    """
+    counts: Counter = Counter()
+    for key in keys:
+        if key in expected:
+            counts[""] += 1
+        for i, ch in enumerate(key):
+            if ch == "." and key[i + 1 :] in expected:
+                counts[key[: i + 1]] += 1
+    if not counts:
+        return "", 0, []
+    best = max(counts.values())
+    tied = [p for p, c in counts.items() if c == best]
+    # Prefer the main network over a momentum copy, then the shortest prefix;
+    # the name itself breaks remaining ties so the choice is deterministic.
+    tied.sort(key=lambda p: (any(w in p.lower() for w in _SECONDARY), len(p), p))
+    return tied[0], best, tied[1:]
+
+
+def _infer_head(state: dict, candidates: list[str], in_features: int):
+    """A projection head among the keys the backbone did not use, or None.
+
+    A head is keys ``P<i>.weight``/``.bias`` (Linear, 2-D weight) and
+    ``P<i>.running_mean``… (BatchNorm1d) under one prefix ``P`` naming a head
+    (proj…, head, fc, mlp), whose first Linear takes the backbone's output.
+    Indices without parameters (``0, 2``: the 1 between) are parameter-free
+    layers; SimCLR heads put ReLU there, and so does this.
+
+    Returns ``(prefix, module, description)``.
+    """
+    groups: dict[str, dict[int, dict[str, torch.Tensor]]] = {}
+    for key in candidates:
+        match = _HEAD_KEY.match(key)
+        if not match:
+            continue
+        prefix = match.group("prefix")
+        if not prefix.endswith(".") or not any(w in prefix.lower() for w in _HEAD_WORDS):
+            continue
+        groups.setdefault(prefix, {}).setdefault(int(match.group("index")), {})[match.group("param")] = state[key]
+    for prefix in sorted(groups, key=len):
+        built = _build_head(groups[prefix], in_features)
+        if built is not None:
+            return prefix, *built
+    return None
+
+
+def _build_head(layers: dict[int, dict[str, torch.Tensor]], in_features: int):
+    modules: list[nn.Module] = []
+    parts: list[str] = []
+    width = in_features
+    indices = sorted(layers)
+    for position, index in enumerate(indices):
+        params = layers[index]
+        weight = params.get("weight")
+        if weight is not None and weight.ndim == 2:
+            out_features, fan_in = weight.shape
+            if fan_in != width:
+                return None
+            linear = nn.Linear(fan_in, out_features, bias="bias" in params)
+            linear.load_state_dict({k: v for k, v in params.items() if k in ("weight", "bias")})
+            modules.append(linear)
+            parts.append(f"Linear({fan_in}→{out_features})")
+            width = out_features
+        elif "running_mean" in params:
+            affine = weight is not None
+            norm = nn.BatchNorm1d(params["running_mean"].shape[0], affine=affine)
+            if params["running_mean"].shape[0] != width:
+                return None
+            norm.load_state_dict({k: v for k, v in params.items()}, strict=False)
+            modules.append(norm)
+            parts.append(f"BatchNorm1d({width})")
+        else:
+            return None
+        following = indices[position + 1] if position + 1 < len(indices) else None
+        if following is not None and following > index + 1:
+            modules.append(nn.ReLU())
+            parts.append("ReLU")
+    if not any(isinstance(m, nn.Linear) for m in modules):
+        return None
+    return nn.Sequential(*modules).eval(), " → ".join(parts)
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "×".join(map(str, t.shape))
+
+
+def _sample(keys, n: int = 4) -> str:
+    keys = list(keys)
+    shown = ", ".join(keys[:n])
+    return shown + (f" … ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def load_simclr(name: str, checkpoint: str, head: bool = False) -> LoadedModel:
+    """Load a SimCLR checkpoint into torchvision's ``resnet18``/``resnet50`` backbone.
+
+    Parameters
+    ----------
+    name : {"simclr-resnet18", "simclr-resnet50"}
+    checkpoint : path
+        Bare state dict, or one under ``state_dict``/``model``/…; key prefixes
+        stripped, projection-head and classifier keys ignored (and reported).
+    head : bool
+        Embed through the checkpoint's projection head instead of the backbone.
+
+    Raises
+    ------
+    GaussAuditError
+        The backbone's weights are not all there, or do not fit the architecture.
+    """
+    architecture, dim = SIMCLR_MODELS[name]
+    source = str(checkpoint)
+    state, where = find_state_dict(read_checkpoint(checkpoint), source)
+    model = backbone(architecture)
+    expected = model.state_dict()
+    # BatchNorm step counters are not weights; older checkpoints lack them.
+    required = [k for k in expected if not k.endswith("num_batches_tracked")]
+
+    prefix, matched, other_full = _choose_prefix(state.keys(), set(expected))
+    if matched == 0:
+        raise GaussAuditError(
+            f"{source}: none of its {len(state)} tensors (in {where}) is a torchvision {architecture} backbone "
+            f"weight, so there is nothing to load (its keys: {_sample(state)}). gaussaudit never embeds with "
+            "random weights."
+        )
+    loaded = {key[len(prefix):]: value for key, value in state.items()
+              if key.startswith(prefix) and key[len(prefix):] in expected}
+    missing = [k for k in required if k not in loaded]
+    if missing:
+        hint = ""
+        if architecture == "resnet50" and not any(".conv3." in k for k in loaded):
+            hint = " The checkpoint has no conv3 layers: it looks like a resnet18/34; try simclr-resnet18."
+        raise GaussAuditError(
+            f"{source}: the {name} backbone is incomplete: {len(missing)} of its {len(required)} weights are "
+            f"missing under the prefix '{prefix}' (e.g. {_sample(missing, 3)}).{hint} gaussaudit never embeds "
+            "with random weights."
+        )
+    wrong = [(k, v, expected[k]) for k, v in loaded.items() if v.shape != expected[k].shape]
+    if wrong:
+        key, got, want = wrong[0]
+        hint = ""
+        if any(k.endswith(".conv3.weight") for k in (p[len(prefix):] for p in state)) and architecture == "resnet18":
+            hint = " The checkpoint has conv3 layers (bottleneck blocks): it looks like a resnet50; try simclr-resnet50."
+        elif key == "conv1.weight" and got.shape[-1] == 3:
+            hint = (" Its conv1 is 3×3, a CIFAR-style stem; gaussaudit builds torchvision's ImageNet ResNet "
+                    "(7×7 conv1, max-pool, 224-px inputs) and cannot load it.")
+        raise GaussAuditError(
+            f"{source}: {len(wrong)} backbone weights do not fit torchvision {architecture}: "
+            f"'{prefix}{key}' is {_shape(got)} in the checkpoint, {_shape(want)} in the model.{hint}"
+        )
+    model.load_state_dict(loaded, strict=False)  # strictness checked above, counters aside
+    model.eval()
+
+    used = {prefix + k for k in loaded}
+    ignored = [k for k in state if k not in used]
+    report = [
+        f"backbone: {len(loaded)} tensors of torchvision {architecture} loaded from {where}"
+        + (f", key prefix '{prefix}' stripped" if prefix else "")
+    ]
+    if other_full:
+        report.append(f"also a complete backbone under '{other_full[0]}' (not used: a momentum/target copy?)")
+
+    found_head = _infer_head(state, ignored, dim)
+    head_keys: list[str] = []
+    if found_head is not None:
+        head_prefix, head_module, head_text = found_head
+        head_keys = [k for k in ignored if k.startswith(head_prefix) and _HEAD_KEY.match(k)]
+        report.append(
+            f"projection head '{head_prefix}*' ({head_text}): "
+            + ("used (--head)" if head else "ignored; --head embeds through it")
+        )
+    elif head:
+        raise GaussAuditError(
+            f"{source}: --head: no projection head found beside the backbone (looked for Linear/BatchNorm "
+            f"layers under a prefix naming proj/head/fc/mlp whose first layer takes {dim} features). "
+            f"Keys not in the backbone: {_sample(ignored) if ignored else 'none'}."
+        )
+    rest = [k for k in ignored if k not in head_keys]
+    if rest:
+        report.append(f"ignored {len(rest)} other tensors: {_sample(rest)}")
+
+    if head and found_head is not None:
+        module = nn.Sequential(model, head_module).eval()
+    else:
+        module = model
+    return LoadedModel(
+        name=name,
+        module=module,
+        encode=module,
+        preprocess=resnet_preprocess(),
+        modality="image",
+        pretrained=None,
+        checkpoint=source,
+        checkpoint_sha256=sha256_file(checkpoint),
+        preprocessing=resnet_preprocessing_description(),
+        head=head,
+        report=report,
+        channels_last=True,
+    )

@@ -1,0 +1,411 @@
+"""Where ``gaussaudit extract`` writes, and how a long run survives an interruption.
+
+The result is OUT: a ``.parquet`` file (a key column, ``path`` or ``text``, and
+``embedding`` as fixed_size_list<float32>, with the model, weights and
+preprocessing in the file's metadata) or a ``.npy`` matrix with a JSON sidecar
+``OUT.json`` holding the keys in row order and the same metadata.
+
+While a run goes, finished blocks of inputs ("shards") are written atomically to
+the folder ``OUT.parts/`` beside a manifest of the settings that produced them.
+``resume=True`` reuses the shards already there, but only when the manifest
+matches the new run, so embeddings from different models, weights,
+preprocessing, precision or input lists are never mixed. OUT is assembled from
+the shards atomically at the end, and the parts are removed only after that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.writers import _atomic, check_writable
+
+OUTPUT_SUFFIXES = (".parquet", ".npy")
+MANIFEST_SCHEMA = "gaussaudit.extract-parts/1"
+SIDECAR_SCHEMA = "gaussaudit.extract/1"
+MANIFEST_NAME = "manifest.json"
+EMBEDDING_COLUMN = "embedding"
+
+_SHARD_NAME = re.compile(r"^shard_(\d{6})\.parquet$")
+_SKIPPED_KEY = b"gaussaudit.skipped"
+
+
+def sidecar_path(out: str | os.PathLike) -> Path:
+    """The JSON sidecar of a ``.npy`` output: ``emb.npy`` → ``emb.npy.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
+
+
+def parts_path(out: str | os.PathLike) -> Path:
+    """The folder of shards of a run in progress: ``emb.parquet`` → ``emb.parquet.parts``."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def read_text_lines(path: str | os.PathLike) -> list[str]:
+    """Lines of a UTF-8 text file, without line endings, blank lines left out.
+
+    Used for ``--texts FILE`` (one caption a line).
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise GaussAuditError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise GaussAuditError(f"{path}: is a folder; --texts takes a text file with one caption a line.") from None
+    except UnicodeDecodeError as exc:
+        raise GaussAuditError(f"{path}: is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+    except OSError as exc:
+        raise GaussAuditError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    return [line for line in lines if line.strip()]
+
+
+@dataclass
+class Shard:
+    """One finished block of inputs as read back from ``OUT.parts``."""
+
+    index: int
+    keys: list[str]
+    embeddings: np.ndarray
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class AssembledOutput:
+    """What :meth:`ExtractStore.assemble` wrote."""
+
+    out: Path
+    sidecar: Path | None
+    rows: int
+    dim: int
+    skipped: list[tuple[str, str]]
+
+
+class ExtractStore:
+    """OUT plus its ``OUT.parts`` folder of shards and manifest.
+
+    Parameters
+    ----------
+    out : path
+        The output file; its suffix (``.parquet`` or ``.npy``) picks the format.
+    key_column : {"path", "text"}
+        Name of the column (parquet) or sidecar list (npy) holding what each row
+        was computed from.
+    overwrite : bool
+        Allow replacing an existing OUT (and sidecar).
+    """
+
+    def __init__(self, out: str | os.PathLike, key_column: str = "path", overwrite: bool = False) -> None:
+        self.out = Path(out)
+        self.format = self.out.suffix.lower()
+        if self.format not in OUTPUT_SUFFIXES:
+            raise GaussAuditError(
+                f"{self.out}: --out must end in .parquet or .npy (got '{self.out.suffix or '(none)'}')."
+            )
+        self.key_column = key_column
+        self.overwrite = overwrite
+        self.parts = parts_path(self.out)
+        self.sidecar = sidecar_path(self.out) if self.format == ".npy" else None
+
+    # -- before the run -------------------------------------------------------------
+
+    def check_targets(self, resume: bool) -> None:
+        """Fail before any work when the run could not finish or would lose work.
+
+        OUT (and the sidecar) must be new unless ``overwrite``; a parts folder left
+        by an earlier run is only continued with ``resume`` — never silently
+        discarded.
+        """
+        for target in (self.out, self.sidecar):
+            if target is not None:
+                check_writable(target, self.overwrite)
+        if self.parts.exists() and not self.parts.is_dir():
+            raise GaussAuditError(f"{self.parts}: exists and is not a folder; move it away.")
+        done = len(self.finished_shards())
+        if done and not resume:
+            raise GaussAuditError(
+                f"{self.parts}: an earlier run left {done} finished shard{'s' if done != 1 else ''} here. "
+                "Pass --resume to continue it, or delete the folder to start over."
+            )
+
+    def open_parts(self, manifest: dict, resume: bool) -> set[int]:
+        """Create ``OUT.parts`` with ``manifest``, or check a resumed one against it.
+
+        Returns the indices of shards already finished (empty for a new run).
+        ``manifest`` holds ``settings`` (everything that changes the embeddings) and
+        the shard plan; a resumed run must match it exactly.
+        """
+        manifest = {"schema": MANIFEST_SCHEMA, **manifest}
+        manifest_file = self.parts / MANIFEST_NAME
+        # A parts folder without finished shards holds no work: it is simply reused.
+        if resume and manifest_file.exists() and self.finished_shards():
+            previous = self._read_manifest(manifest_file)
+            differences = _differences(previous, manifest)
+            if differences:
+                raise GaussAuditError(
+                    f"--resume: {self.parts} was written with other settings, and shards of different runs "
+                    f"are never mixed: {'; '.join(differences)}. Run with the original settings, or delete "
+                    "the folder to start over."
+                )
+            self._remove_leftover_temporaries()
+            return self.finished_shards()
+        try:
+            self.parts.mkdir(exist_ok=True)
+            # Starting afresh: shard files of an unknown run (no manifest to check
+            # them against) must not be taken for this run's work later.
+            for index in self.finished_shards():
+                self.shard_file(index).unlink()
+            self._remove_leftover_temporaries()
+            write_json_atomic(manifest_file, manifest, overwrite=True)
+        except OSError as exc:
+            raise GaussAuditError(f"{self.parts}: cannot be written ({exc.strerror or exc}).") from None
+        return set()
+
+    def _read_manifest(self, path: Path) -> dict:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise GaussAuditError(
+                f"{path}: cannot be read ({exc}); delete {self.parts} to start over."
+            ) from None
+        if not isinstance(data, dict) or data.get("schema") != MANIFEST_SCHEMA:
+            raise GaussAuditError(f"{path}: is not a gaussaudit extract manifest; delete {self.parts} to start over.")
+        return data
+
+    def _remove_leftover_temporaries(self) -> None:
+        # A run killed while writing leaves a hidden temporary file; it never
+        # became a shard (shards appear only by atomic rename), so it can go.
+        for leftover in self.parts.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+    def finished_shards(self) -> set[int]:
+        """Indices of the shard files present in ``OUT.parts``."""
+        if not self.parts.is_dir():
+            return set()
+        found = set()
+        for entry in self.parts.iterdir():
+            match = _SHARD_NAME.match(entry.name)
+            if match:
+                found.add(int(match.group(1)))
+        return found
+
+    # -- during the run -------------------------------------------------------------
+
+    def shard_file(self, index: int) -> Path:
+        return self.parts / f"shard_{index:06d}.parquet"
+
+    def write_shard(
+        self,
+        index: int,
+        keys: list[str],
+        embeddings: np.ndarray,
+        skipped: list[tuple[str, str]] = (),
+    ) -> Path:
+        """Write one finished shard atomically.
+
+        ``embeddings`` is ``(len(keys), dim)``; ``skipped`` lists the inputs of the
+        shard that could not be read, as ``(key, reason)``, so the final report can
+        name them even when the shard came from an earlier, interrupted run.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        if not keys:
+            # Every input of the shard was unreadable; arrow needs a list size > 0,
+            # and the dimension of an empty shard is never used.
+            embeddings = np.empty((0, 1), dtype=np.float32)
+        if embeddings.ndim != 2 or len(embeddings) != len(keys):
+            raise ValueError(f"shard {index}: {len(keys)} keys but embeddings of shape {embeddings.shape}")
+        table = pa.table({
+            "key": pa.array(list(keys), type=pa.string()),
+            EMBEDDING_COLUMN: pa.FixedSizeListArray.from_arrays(pa.array(embeddings.ravel()), embeddings.shape[1]),
+        })
+        table = table.replace_schema_metadata({_SKIPPED_KEY: json.dumps([list(s) for s in skipped]).encode()})
+        target = self.shard_file(index)
+        try:
+            with _atomic(target, overwrite=True) as tmp:
+                pq.write_table(table, tmp)
+        except OSError as exc:
+            raise GaussAuditError(f"{target}: cannot be written ({exc.strerror or exc}).") from None
+        return target
+
+    def read_shard(self, index: int) -> Shard:
+        """Read one shard back (for assembling OUT)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.shard_file(index)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise GaussAuditError(
+                f"{path}: cannot be read ({exc}); delete it and run again with --resume to recompute it."
+            ) from None
+        column = table.column(EMBEDDING_COLUMN).combine_chunks()
+        dim = column.type.list_size
+        values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        skipped = json.loads((table.schema.metadata or {}).get(_SKIPPED_KEY, b"[]"))
+        return Shard(
+            index=index,
+            keys=table.column("key").to_pylist(),
+            embeddings=values.reshape(-1, dim),
+            skipped=[(str(k), str(r)) for k, r in skipped],
+        )
+
+    def _shard_summary(self, index: int) -> tuple[int, int, list[tuple[str, str]]]:
+        """Rows, dimension and skipped inputs of a shard, from its footer alone."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.shard_file(index)
+        try:
+            footer = pq.read_metadata(path)
+            schema = footer.schema.to_arrow_schema()
+        except (pa.ArrowException, OSError) as exc:
+            raise GaussAuditError(
+                f"{path}: cannot be read ({exc}); delete it and run again with --resume to recompute it."
+            ) from None
+        skipped = json.loads((schema.metadata or {}).get(_SKIPPED_KEY, b"[]"))
+        dim = schema.field(EMBEDDING_COLUMN).type.list_size
+        return footer.num_rows, dim, [(str(k), str(r)) for k, r in skipped]
+
+    # -- after the run --------------------------------------------------------------
+
+    def assemble(self, n_shards: int, metadata: dict) -> AssembledOutput:
+        """Join shards ``0 … n_shards-1`` into OUT, atomically, in input order.
+
+        ``metadata`` (JSON-able) goes into the parquet file's metadata or the npy
+        sidecar. Raises when every input was skipped: there is nothing to write.
+        """
+        missing = sorted(set(range(n_shards)) - self.finished_shards())
+        if missing:
+            raise GaussAuditError(f"{self.parts}: shards {missing[:5]} are missing; run again with --resume.")
+        # The plan (row counts, dimension, skipped inputs) comes from the shards'
+        # footers; the embeddings are then read one shard at a time while writing.
+        rows, dim, skipped = 0, 0, []
+        for index in range(n_shards):
+            shard_rows, shard_dim, shard_skipped = self._shard_summary(index)
+            rows += shard_rows
+            skipped.extend(shard_skipped)
+            if shard_rows:
+                if dim and shard_dim != dim:
+                    raise GaussAuditError(
+                        f"{self.shard_file(index)}: has dimension {shard_dim}, others {dim}; "
+                        f"delete {self.parts} and start over."
+                    )
+                dim = shard_dim
+        if rows == 0:
+            # The shards hold nothing but the list of unreadable files, shown here.
+            self.remove_parts()
+            examples = "; ".join(f"{key}: {reason}" for key, reason in skipped[:3])
+            raise GaussAuditError(
+                f"none of the {len(skipped)} inputs could be read, so there is nothing to write to {self.out} "
+                f"(e.g. {examples})."
+            )
+        metadata = {**metadata, "rows": rows, "dim": dim, "skipped": [list(s) for s in skipped]}
+        try:
+            if self.format == ".parquet":
+                self._assemble_parquet(n_shards, dim, metadata)
+            else:
+                self._assemble_npy(n_shards, rows, dim, metadata)
+        except OSError as exc:
+            raise GaussAuditError(f"{self.out}: cannot be written ({exc.strerror or exc}).") from None
+        return AssembledOutput(out=self.out, sidecar=self.sidecar, rows=rows, dim=dim, skipped=skipped)
+
+    def _assemble_parquet(self, n_shards: int, dim: int, metadata: dict) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [(self.key_column, pa.string()), (EMBEDDING_COLUMN, pa.list_(pa.float32(), dim))],
+            metadata=parquet_metadata(metadata),
+        )
+        with _atomic(self.out, self.overwrite) as tmp:
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for index in range(n_shards):
+                    shard = self.read_shard(index)
+                    if not shard.keys:
+                        continue
+                    values = pa.array(shard.embeddings.ravel())
+                    writer.write_table(pa.table(
+                        [pa.array(shard.keys, type=pa.string()), pa.FixedSizeListArray.from_arrays(values, dim)],
+                        schema=schema,
+                    ))
+
+    def _assemble_npy(self, n_shards: int, rows: int, dim: int, metadata: dict) -> None:
+        keys: list[str] = []
+        # The sidecar goes first: OUT appearing is the sign that the run is complete.
+        with _atomic(self.out, self.overwrite) as tmp:
+            matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
+            filled = 0
+            for index in range(n_shards):
+                shard = self.read_shard(index)
+                matrix[filled : filled + len(shard.keys)] = shard.embeddings
+                filled += len(shard.keys)
+                keys.extend(shard.keys)
+            matrix.flush()
+            del matrix
+            sidecar = {"schema": SIDECAR_SCHEMA, **metadata, "key": self.key_column, self.key_column + "s": keys}
+            write_json_atomic(self.sidecar, sidecar, overwrite=self.overwrite)
+
+    def remove_parts(self) -> None:
+        """Delete ``OUT.parts`` once OUT is written."""
+        shutil.rmtree(self.parts, ignore_errors=True)
+
+    def remove_parts_if_empty(self) -> None:
+        """After a failed run: a parts folder without finished shards holds no work."""
+        if self.parts.is_dir() and not self.finished_shards():
+            self.remove_parts()
+
+
+def parquet_metadata(metadata: dict) -> dict[bytes, bytes]:
+    """Parquet key-value metadata: strings as they are, everything else as JSON."""
+    out = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        out[key.encode()] = text.encode()
+    return out
+
+
+def write_json_atomic(path: str | os.PathLike, data, overwrite: bool = False) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    with _atomic(path, overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=1)
+            fh.write("\n")
+
+
+#: How a differing setting is named in the --resume refusal.
+_SETTING_NAMES = {
+    "inputs_sha256": "input list (SHA-256 of names and sizes)",
+    "checkpoint_sha256": "checkpoint (SHA-256)",
+    "n_items": "number of inputs",
+}
+
+
+def _differences(previous: dict, current: dict) -> list[str]:
+    """Settings that differ between two manifests, as 'name was X, now Y'."""
+    old, new = previous.get("settings", {}), current.get("settings", {})
+    return [
+        f"{_SETTING_NAMES.get(name, name)} was {_short(old.get(name))}, now {_short(new.get(name))}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _short(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if re.fullmatch(r"[0-9a-f]{64}", text):
+        return text[:12] + "…"  # a SHA-256: enough to tell two apart
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,254 @@
+"""``gaussaudit extract`` as a user types it: the main flows end to end (files
+written, what is printed), resume after the process is killed, and every error
+case exits 2 with a message and no traceback."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from conftest import run_cli, run_cli_many
+from extract_fixtures import ALL_IMAGES, CAPTIONS, READABLE_IMAGES, UNREADABLE_IMAGES, run_cli_env
+from gaussaudit.extract import extract
+from gaussaudit.extract.checkpoints import sha256_file
+
+HAS_CUDA = torch.cuda.is_available()
+
+
+def _ok(result):
+    rc, out, err = result
+    assert rc == 0, f"exit {rc}\nstdout: {out}\nstderr: {err}"
+    assert "Traceback" not in out + err
+    return out, err
+
+
+def test_extract_vit_checkpoint_to_parquet(vit_checkpoint, image_folder, tmp_path):
+    out, err = _ok(run_cli(
+        "extract", "--model", "ViT-B-32", "--checkpoint", vit_checkpoint, "--data", image_folder,
+        "--out", "emb.parquet", "--batch-size", "4", "--workers", "1", cwd=tmp_path,
+    ))
+    table = pq.read_table(tmp_path / "emb.parquet")
+    assert table.column_names == ["path", "embedding"]
+    assert str(table.schema.field("embedding").type) == "fixed_size_list<element: float>[512]"
+    readable = [p for p in ALL_IMAGES if p in READABLE_IMAGES]
+    assert table.column("path").to_pylist() == readable  # relative to DIR, sorted
+    emb = np.stack(table.column("embedding").to_numpy(zero_copy_only=False))
+    assert np.isfinite(emb).all() and np.linalg.matrix_rank(emb) == len(readable)
+
+    meta = table.schema.metadata
+    assert meta[b"model"] == b"ViT-B-32" and meta[b"modality"] == b"image" and meta[b"precision"] == b"fp32"
+    assert meta[b"checkpoint_sha256"].decode() == sha256_file(vit_checkpoint)
+    assert json.loads(meta[b"preprocessing"])["resize_mode"] == "shortest"
+    assert sorted(k for k, _ in json.loads(meta[b"skipped"])) == sorted(UNREADABLE_IMAGES)
+
+    # what the user reads: the model and weights, the skipped files by name, the speed
+    assert "ViT-B-32" in out and "image-tower tensors loaded" in out
+    assert f"wrote emb.parquet: {len(readable)} rows × 512" in out
+    assert f"skipped {len(UNREADABLE_IMAGES)} unreadable images" in out
+    for name in UNREADABLE_IMAGES:
+        assert f"  {name}: " in out
+    assert "not an image Pillow can read" in out and "truncated" in out
+    assert f"encoded {len(ALL_IMAGES)} images in" in out and "images/s (cpu, fp32, batch 4)" in out
+    assert not (tmp_path / "emb.parquet.parts").exists()  # parts removed after success
+
+
+def test_extract_texts_to_npy_with_sidecar(vit_checkpoint, captions_file, tmp_path):
+    out, _ = _ok(run_cli("extract", "-m", "ViT-B-32", "--checkpoint", vit_checkpoint, "--texts", captions_file,
+                         "-o", "text.npy", cwd=tmp_path))
+    emb = np.load(tmp_path / "text.npy")
+    sidecar = json.loads((tmp_path / "text.npy.json").read_text())
+    captions = [c for c in CAPTIONS if c.strip()]
+    assert emb.shape == (len(captions), 512) and emb.dtype == np.float32
+    assert sidecar["texts"] == captions and sidecar["key"] == "text" and sidecar["modality"] == "text"
+    assert sidecar["checkpoint_sha256"] == sha256_file(vit_checkpoint) and sidecar["rows"] == len(captions)
+    assert f"{len(captions)} texts" in out and "texts/s" in out
+
+
+def test_extract_simclr_then_scan_and_overwrite(simclr_checkpoints, many_images, tmp_path):
+    args = ["extract", "--model", "simclr-resnet18", "--checkpoint", simclr_checkpoints["backbone_fc_head"],
+            "--data", many_images, "--out", "emb.npy", "--batch-size", "8", "--workers", "0"]
+    out, _ = _ok(run_cli(*args, "--scan", cwd=tmp_path))
+    assert "prefix 'backbone.' stripped" in out and "projection head 'backbone.fc.*'" in out
+    assert "wrote emb.npy: 24 rows × 512" in out
+    for label in ("CV (norms)", "AD Avg.", "DP Avg.", "Gaussian?"):
+        assert label in out, f"--scan printed no {label!r} row"
+    first = np.load(tmp_path / "emb.npy")
+    assert json.loads((tmp_path / "emb.npy.json").read_text())["paths"] == [f"im{i:02d}.png" for i in range(24)]
+
+    # The scan command reads what extract wrote.
+    rc, report, err = run_cli("scan", "emb.npy", "--json", "-", cwd=tmp_path)
+    assert rc == 0, err
+    assert json.loads(report)["input"]["dim"] == 512 and json.loads(report)["input"]["n_total"] == 24
+
+    # Existing OUT: refused without --overwrite (file untouched), replaced with it.
+    (rc, out2, err2), (rc3, out3, err3) = run_cli_many([args, [*args, "--overwrite", "--head", "--limit", "5"]],
+                                                       cwd=tmp_path)
+    assert rc == 2 and "emb.npy: already exists; pass --overwrite" in err2
+    assert rc3 == 0, err3
+    replaced = np.load(tmp_path / "emb.npy")
+    assert replaced.shape == (5, 128) and first.shape == (24, 512)
+
+
+def test_resume_after_the_process_is_killed(simclr_checkpoints, image_folder, tmp_path):
+    ckpt = simclr_checkpoints["encoder_projector"]
+    common = ["--model", "simclr-resnet18", "--checkpoint", ckpt, "--data", image_folder,
+              "--batch-size", "4", "--shard-size", "4", "--workers", "0"]
+    # The same run, killed with SIGKILL (no cleanup of any kind) right after its second shard.
+    killer = textwrap.dedent(f"""
+        import os, signal
+        from gaussaudit.extract import ExtractProgress, extract
+        class KillAfterTwo(ExtractProgress):
+            def shard_written(self, index):
+                if index == 1:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        extract(model="simclr-resnet18", checkpoint={str(ckpt)!r}, data={str(image_folder)!r},
+                out="emb.parquet", batch_size=4, shard_size=4, workers=0, progress=KillAfterTwo())
+    """)
+    proc = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path, capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    parts = tmp_path / "emb.parquet.parts"
+    assert sorted(p.name for p in parts.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json", "shard_000000.parquet", "shard_000001.parquet"]
+    assert not (tmp_path / "emb.parquet").exists()
+    finished = {p.name: p.stat().st_mtime_ns for p in parts.glob("shard_*")}
+
+    rc, _, err = run_cli("extract", *common, "--out", "emb.parquet", cwd=tmp_path)
+    assert rc == 2 and "left 2 finished shards" in err and "--resume" in err
+    assert {p.name: p.stat().st_mtime_ns for p in parts.glob("shard_*")} == finished  # refused, untouched
+
+    out, _ = _ok(run_cli("extract", *common, "--out", "emb.parquet", "--resume", cwd=tmp_path))
+    n_left = len(ALL_IMAGES) - 8
+    assert "resuming: 2 of 3 shards already done (8 images)" in out
+    assert f"resumed: 2 of 3 shards were already done; {n_left} images encoded in this run" in out
+    assert f"encoded {n_left} images" in out
+    # the uninterrupted run, for comparison
+    extract(model="simclr-resnet18", checkpoint=ckpt, data=image_folder, out=tmp_path / "whole.parquet",
+            batch_size=4, workers=0)
+    resumed, whole = pq.read_table(tmp_path / "emb.parquet"), pq.read_table(tmp_path / "whole.parquet")
+    assert resumed.column("path").to_pylist() == whole.column("path").to_pylist()
+    np.testing.assert_allclose(np.stack(resumed.column("embedding").to_numpy(zero_copy_only=False)),
+                               np.stack(whole.column("embedding").to_numpy(zero_copy_only=False)), rtol=1e-5, atol=1e-6)
+    assert sorted(k for k, _ in json.loads(resumed.schema.metadata[b"skipped"])) == sorted(UNREADABLE_IMAGES)
+    assert not parts.exists()
+
+
+# -- error cases: exit 2, a message naming the problem, no traceback ---------------------------------
+
+def _error_cases(paths) -> list[tuple[str, list, list[str]]]:
+    """(id, arguments, substrings the message must hold). More error cases are
+    tested through the library in test_extract_models.py: each CLI run here
+    pays seconds of importing torch."""
+    ckpt = paths["ckpt"]
+    images = ["--data", paths["images"]]
+    no_cuda = (["--device", "cuda"], ["CUDA is not available", "--device cpu"]) if not HAS_CUDA else \
+        (["--device", "cuda:99"], ["cuda:99", "CUDA device"])
+    return [
+        ("unknown_model", ["-m", "ViT-B-33", "--checkpoint", ckpt, *images], ["unknown model 'ViT-B-33'", "Did you mean", "ViT-B-32"]),
+        ("no_images", ["-m", "simclr-resnet18", "--checkpoint", ckpt, "--data", paths["empty"]], ["no images found"]),
+        ("data_missing", ["-m", "simclr-resnet18", "--checkpoint", ckpt, "--data", "nowhere"], ["nowhere", "no such folder"]),
+        ("checkpoint_unreadable", ["-m", "simclr-resnet18", "--checkpoint", paths["garbage"], *images], ["garbage.pt", "not a readable checkpoint"]),
+        ("checkpoint_missing", ["-m", "simclr-resnet18", "--checkpoint", "nope.pt", *images], ["nope.pt", "no such checkpoint file"]),
+        ("backbone_missing", ["-m", "simclr-resnet18", "--checkpoint", paths["head_only"], *images], ["head_only.pt", "never embeds with random weights"]),
+        ("simclr_no_weights", ["-m", "simclr-resnet18", *images], ["needs weights", "--checkpoint"]),
+        ("clip_no_weights", ["-m", "ViT-B-32", *images], ["needs weights", "--pretrained TAG", "--checkpoint PATH"]),
+        ("no_cuda", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, *no_cuda[0]], no_cuda[1]),
+        ("bad_device", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--device", "tpu"], ["--device must be"]),
+        ("bad_precision", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--precision", "fp8"], ["--precision must be"]),
+        ("bad_suffix", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--out", "emb.csv"], ["emb.csv", ".parquet or .npy"]),
+        ("out_exists", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--out", paths["existing"]], ["already exists", "--overwrite"]),
+        ("strict", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--strict", "--workers", "0"], ["corrupt.png", "--strict"]),
+        ("texts_with_simclr", ["-m", "simclr-resnet18", "--checkpoint", ckpt, "--texts", paths["captions"]], ["needs a CLIP model"]),
+        ("data_and_texts", ["-m", "ViT-B-32", "--checkpoint", ckpt, *images, "--texts", paths["captions"]], ["--data", "--texts", "not both"]),
+        ("neither_data_nor_texts", ["-m", "ViT-B-32", "--checkpoint", ckpt], ["give --data DIR", "--texts FILE"]),
+        ("batch_size_zero", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--batch-size", "0"], ["--batch-size must be at least 1"]),
+    ]
+
+
+@pytest.fixture(scope="module")
+def error_paths(tmp_path_factory, image_folder, simclr_checkpoints, captions_file):
+    import torch as _torch
+
+    from extract_fixtures import projection_head_state
+
+    root = tmp_path_factory.mktemp("errors")
+    (root / "empty" / "deeper").mkdir(parents=True)
+    (root / "empty" / "deeper" / "readme.txt").write_text("no images here")
+    (root / "garbage.pt").write_bytes(os.urandom(4096))
+    _torch.save(projection_head_state("projector.", 0), root / "head_only.pt")
+    (root / "existing.parquet").write_bytes(b"precious")
+    return {"root": root, "images": image_folder, "empty": root / "empty", "garbage": root / "garbage.pt",
+            "head_only": root / "head_only.pt", "existing": root / "existing.parquet", "captions": captions_file,
+            "ckpt": simclr_checkpoints["bare_with_classifier"]}
+
+
+def test_error_cases_exit_2_with_a_message(error_paths):
+    cases = _error_cases(error_paths)
+    arg_lists = []
+    for case, args, _ in cases:
+        if "--out" not in args:
+            args = [*args, "--out", f"{case}.parquet"]
+        arg_lists.append(["extract", *args])
+    results = run_cli_many(arg_lists, cwd=error_paths["root"])
+    failures = []
+    for (case, _, needles), (rc, out, err) in zip(cases, results):
+        problems = []
+        if rc != 2:
+            problems.append(f"exit {rc}")
+        if "Traceback" in out + err:
+            problems.append("traceback")
+        if not err.startswith("error:"):
+            problems.append("stderr does not start with 'error:'")
+        flat = " ".join(err.split())
+        problems += [f"no {n!r}" for n in needles if n not in flat]
+        if problems:
+            failures.append(f"{case}: {', '.join(problems)}\n  stderr: {err.strip()[:600]}")
+    assert not failures, "\n".join(failures)
+    assert (error_paths["existing"]).read_bytes() == b"precious"
+    # A failed run leaves nothing behind: no output, no empty parts folder.
+    leftovers = [p.name for p in error_paths["root"].iterdir() if p.name.endswith((".parquet", ".parts"))]
+    assert leftovers == ["existing.parquet"], leftovers
+
+
+def test_pretrained_tag_offline_says_how_to_use_a_checkpoint(image_folder, tmp_path):
+    # HF_HUB_OFFLINE makes the hub fail at once instead of retrying; the empty
+    # HF_HOME guarantees nothing is cached. Nothing is downloaded.
+    rc, out, err = run_cli_env(
+        "extract", "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k", "--data", image_folder,
+        "--out", "emb.parquet", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+    )
+    flat = " ".join(err.split())
+    assert rc == 2 and "Traceback" not in out + err, err
+    assert "could not fetch the weights of ViT-B-32 'laion2b_s34b_b79k'" in flat
+    assert "--checkpoint FILE instead of --pretrained" in flat
+
+
+def test_missing_extra_names_the_install_command(image_folder, tmp_path):
+    # torch absent, as after `pip install gaussaudit` without the extract extra
+    blocked = ("import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None; "
+               "from gaussaudit.cli import main; sys.argv[0] = 'gaussaudit'; main()")
+    args = ["extract", "--model", "ViT-B-32", "--checkpoint", "x.pt", "--data", str(image_folder), "--out", "e.parquet"]
+    (rc, out, err), (rc_scan, _, err_scan) = [
+        run_cli(*a, cwd=tmp_path, exe=[sys.executable, "-c", blocked])
+        for a in (args, ["scan", "x.npy"])
+    ]
+    assert rc == 2 and "Traceback" not in out + err
+    assert "pip install 'gaussaudit[extract]'" in err and "torch" in err
+    # scan still works without torch: it fails only on the missing file
+    assert rc_scan == 2 and "x.npy: no such file" in err_scan
+
+
+def test_extract_help_lists_every_option():
+    rc, out, err = run_cli("extract", "--help")
+    assert rc == 0, err
+    for option in ("--model", "--data", "--out", "--pretrained", "--checkpoint", "--device", "--precision",
+                   "--batch-size", "--workers", "--limit", "--resume", "--scan", "--texts", "--strict", "--head",
+                   "--overwrite", "--shard-size"):
+        assert option in out, f"extract --help does not mention {option}"
