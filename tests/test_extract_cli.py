@@ -232,7 +232,14 @@ def test_pretrained_tag_offline_says_how_to_use_a_checkpoint(image_folder, tmp_p
 
 def test_missing_extra_names_the_install_command(image_folder, tmp_path):
     # torch absent, as after `pip install gaussaudit` without the extract extra
-    blocked = ("import sys; sys.modules['torch'] = None; sys.modules['open_clip'] = None; "
+    # A finder that refuses the import, as for a package that is not installed
+    # (sys.modules[name] = None would also trip scipy, which probes sys.modules for torch).
+    blocked = ("import sys, importlib.abc\n"
+               "class NotInstalled(importlib.abc.MetaPathFinder):\n"
+               "    def find_spec(self, name, path=None, target=None):\n"
+               "        if name.split('.')[0] in ('torch', 'torchvision', 'open_clip'):\n"
+               "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+               "sys.meta_path.insert(0, NotInstalled())\n"
                "from gaussaudit.cli import main; sys.argv[0] = 'gaussaudit'; main()")
     args = ["extract", "--model", "ViT-B-32", "--checkpoint", "x.pt", "--data", str(image_folder), "--out", "e.parquet"]
     (rc, out, err), (rc_scan, _, err_scan) = [

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import gaussian_embeddings, laplace_embeddings, save_npy
 from gaussaudit import GaussAuditError, audit
-from gaussaudit.audit import QQ_POINTS
+from gaussaudit.stats.qq import QQ_POINTS
 from gaussaudit.compare import check_labels, compare, default_labels, find_steps, step_of, track
 from gaussaudit.report.markdown import render_markdown
 from gaussaudit.report.terminal import histogram_rows

@@ -102,6 +102,14 @@ def _standardise(x: np.ndarray, ddof: int) -> np.ndarray:
     return centred @ (vectors[:, keep] / np.sqrt(values[keep]))
 
 
+def _standardised_gram(x) -> tuple[np.ndarray, int, int]:
+    """Gram matrix of the rows standardised with the covariance normalised by n
+    (Mardia's and Henze-Zirkler's convention), with n and the rank p."""
+    x = _as_rows(x)
+    y = _standardise(x, ddof=0)
+    return y @ y.T, x.shape[0], y.shape[1]
+
+
 def _as_rows(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
@@ -129,11 +137,7 @@ def mardia(x, kurtosis_moments: str = "exact") -> MardiaResult:
     >>> bool(res.skewness_p > 0.01 and res.kurtosis_p > 0.01)
     True
     """
-    x = _as_rows(x)
-    n = x.shape[0]
-    y = _standardise(x, ddof=0)
-    p = y.shape[1]
-    gram = y @ y.T
+    gram, n, p = _standardised_gram(x)
     # einsum, not gram**3: numpy's float power is ~100x slower than products
     b1 = float(np.einsum("ij,ij,ij->", gram, gram, gram) / n**2)
     b2 = float(np.sum(np.diag(gram) ** 2) / n)
@@ -175,11 +179,7 @@ def henze_zirkler(x) -> HenzeZirklerResult:
     >>> bool(res.p_value > 0.01)
     True
     """
-    x = _as_rows(x)
-    n = x.shape[0]
-    y = _standardise(x, ddof=0)
-    p = y.shape[1]
-    gram = y @ y.T
+    gram, n, p = _standardised_gram(x)
     dj = np.diag(gram).copy()
     djk = dj[:, None] + dj[None, :] - 2 * gram
     b = 1 / np.sqrt(2) * ((2 * p + 1) / 4) ** (1 / (p + 4)) * n ** (1 / (p + 4))
