@@ -309,15 +309,18 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     tested = tested[:, :filled]
     tested_norms = tested_norms[:filled]
 
+    all_constant = GaussAuditError(
+        f"{name}: every one of the {dim} features is constant over the {filled} rows tested; "
+        "there is nothing to test."
+    )
     if np.all(np.ptp(tested, axis=1) == 0):
-        raise GaussAuditError(
-            f"{name}: every one of the {dim} features is constant over the {filled} rows tested; "
-            "there is nothing to test."
-        )
+        raise all_constant
     directions = random_directions(dim, config.projections, config.seed) if config.projections else None
     analysis = analyse(tested, config, directions=directions)
     result = analysis.features
     ok = ~result.constant
+    if not ok.any():  # constant up to rounding (scipy's cut-off), though not bit for bit
+        raise all_constant
     calibration = None
     if config.calibrate:
         raw = tested * tested_norms if config.normalize else tested
