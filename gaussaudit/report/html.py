@@ -83,7 +83,7 @@ def _details(label: str, report) -> str:
 def _figures(label: str, images, first: bool) -> str:
     parts = [f'<h2 class="{"first" if first else ""}">Figures: {_e(label)}</h2>', '<div class="grid">']
     for img in images:
-        wide = ' class="wide"' if img.name == "qq" else ""
+        wide = ' class="wide"' if img.name.startswith("qq") else ""  # three panels side by side
         parts.append(
             f'<figure{wide}><h3>{_e(img.title)}</h3>'
             f'<img src="{_data_uri(img.png)}" alt="{_e(img.title)} ({_e(label)})">'
