@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+PER_FEATURE_ONLY = ["--projections", "0", "--pca-projections", "0", "--no-mahalanobis", "--mv-sample", "0"]
+
 SCIPY_LOOP = r"""
 import json, sys, warnings
 import numpy as np
@@ -69,8 +71,10 @@ def main() -> None:
         with open(script, "w") as fh:
             fh.write(SCIPY_LOOP)
 
-        t_ours = timed([sys.executable, "-m", "gaussaudit", "scan", data, "--sample", "0",
-                        "--json", ours_json, "--per-feature", "--quiet"])
+        scan = [sys.executable, "-m", "gaussaudit", "scan", data, "--sample", "0", "--quiet"]
+        # Like for like: the per-feature metrics alone, as the scipy loop computes them.
+        t_ours = timed(scan + PER_FEATURE_ONLY + ["--json", ours_json, "--per-feature"])
+        t_default = timed(scan + ["--json", os.path.join(tmp, "default.json")])
         t_ref = timed([sys.executable, script, data, ref_json])
 
         ours = json.load(open(ours_json))
@@ -81,9 +85,10 @@ def main() -> None:
         rel = lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
 
         print(f"audit of {args.n:,} x {args.d} float32, --sample 0, whole processes")
-        print(f"  gaussaudit scan      {t_ours:8.2f} s")
-        print(f"  scipy per-feature    {t_ref:8.2f} s")
-        print(f"  ratio                {t_ref / t_ours:8.2f} x faster")
+        print(f"  gaussaudit scan, per-feature metrics only   {t_ours:8.2f} s")
+        print(f"  scipy per-feature loop                      {t_ref:8.2f} s")
+        print(f"  ratio                                       {t_ref / t_ours:8.2f} x faster")
+        print(f"  gaussaudit scan, default (+ projections, joint tests) {t_default:8.2f} s")
         print("agreement (max relative difference, per feature):")
         print(f"  A² vs scipy.stats.anderson     {rel(a2_ours, a2_ref):.2e}")
         print(f"  DP p vs scipy.stats.normaltest {rel(p_ours, p_ref):.2e}")
