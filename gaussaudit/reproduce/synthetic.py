@@ -86,6 +86,8 @@ class SyntheticSettings:
     batch: int = BATCH
     mask_p: float = MASK_P
     noise_std: float = NOISE_STD
+    gmm_mean_scale: float = GMM_MEAN_SCALE
+    binary_p: float = BINARY_P
     threads: int = 1
 
     @classmethod
@@ -178,7 +180,8 @@ def _import_torch():
 # data
 
 
-def make_inputs(kind: str, n: int, dim: int, rng: np.random.Generator, labels_rng: np.random.Generator):
+def make_inputs(kind: str, n: int, dim: int, rng: np.random.Generator, labels_rng: np.random.Generator,
+                gmm_mean_scale: float = GMM_MEAN_SCALE, binary_p: float = BINARY_P):
     """``(x, labels)`` for one input distribution: float32 rows and int64 class labels.
 
     ``labels_rng`` fixes the distribution's parameters (mixture means, the
@@ -187,16 +190,16 @@ def make_inputs(kind: str, n: int, dim: int, rng: np.random.Generator, labels_rn
     if kind == "laplace":
         x = rng.laplace(scale=1 / np.sqrt(2), size=(n, dim))  # unit variance
     elif kind == "gmm":
-        means = GMM_MEAN_SCALE * labels_rng.standard_normal((GMM_COMPONENTS, dim))
+        means = gmm_mean_scale * labels_rng.standard_normal((GMM_COMPONENTS, dim))
         component = rng.integers(0, GMM_COMPONENTS, size=n)
         x = means[component] + rng.standard_normal((n, dim))
         return x.astype(np.float32), component.astype(np.int64)
     elif kind == "binary":
-        x = (rng.random((n, dim)) < BINARY_P).astype(np.float64)
+        x = (rng.random((n, dim)) < binary_p).astype(np.float64)
     else:  # pragma: no cover - validated before
         raise GaussAuditError(f"unknown input {kind!r}")
     rule = labels_rng.standard_normal((dim, GMM_COMPONENTS))
-    centre = 0.0 if kind == "laplace" else BINARY_P
+    centre = 0.0 if kind == "laplace" else binary_p
     labels = np.argmax((x - centre) @ rule, axis=1)
     return x.astype(np.float32), labels.astype(np.int64)
 
@@ -278,9 +281,9 @@ def run_synthetic(settings: SyntheticSettings | None = None, progress=None, **ov
             # on which other inputs run.
             seeds = np.random.SeedSequence([settings.seed, INPUTS.index(kind)]).spawn(4)
             x_train, y_train = make_inputs(kind, settings.n, settings.dim_in, np.random.default_rng(seeds[1]),
-                                           np.random.default_rng(seeds[0]))
+                                           np.random.default_rng(seeds[0]), settings.gmm_mean_scale, settings.binary_p)
             x_audit, _ = make_inputs(kind, settings.n_audit, settings.dim_in, np.random.default_rng(seeds[2]),
-                                     np.random.default_rng(seeds[0]))
+                                     np.random.default_rng(seeds[0]), settings.gmm_mean_scale, settings.binary_p)
             torch_seed = int(seeds[3].generate_state(1)[0])
             runs.append(SyntheticRun(kind, "input", None, _audit(x_audit.astype(np.float64), HEADLINE_AUDIT, settings.seed)))
             say(f"{kind}: input audited")
