@@ -128,7 +128,11 @@ class SyntheticRun:
     report: AuditReport
 
     def to_dict(self) -> dict:
-        return {"input": self.input, "stage": self.stage, "epoch": self.epoch, **self.report.to_dict()}
+        """The scan report's fields, with ``input`` naming the input distribution;
+        the scan report's own ``input`` block (rows, dim…) moves to ``dataset``."""
+        report = self.report.to_dict()
+        report["dataset"] = report.pop("input")
+        return {"input": self.input, "stage": self.stage, "epoch": self.epoch, **report}
 
 
 @dataclass
