@@ -372,7 +372,7 @@ def draw_reproduce(result):
                      label=f"{kind}: DP")
     ax_ad.axhline(AD_CRITICAL_5PCT, color=THRESHOLD, linestyle="--", linewidth=1.2)
     ax_ad.annotate(f"{AD_CRITICAL_5PCT}: Gaussian below", (0.99, AD_CRITICAL_5PCT), xycoords=("axes fraction", "data"),
-                   ha="right", va="bottom", fontsize=8, color=THRESHOLD)
+                   xytext=(0, -3), textcoords="offset points", ha="right", va="top", fontsize=8, color=THRESHOLD)
     if log_ad:
         from matplotlib.ticker import FuncFormatter
 
