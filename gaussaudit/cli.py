@@ -383,9 +383,12 @@ def reproduce_synthetic(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --plot)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table or progress."),
 ) -> None:
-    """Train a small encoder with InfoNCE on Laplace, Gaussian-mixture and sparse
-    binary inputs (CPU, seeded) and audit the inputs, the embeddings along
-    training and a supervised baseline: the paper's synthetic experiment.
+    """The paper's synthetic experiment: InfoNCE on the CPU, audited along training.
+
+    Trains a small encoder with InfoNCE on Laplace, Gaussian-mixture and sparse
+    binary inputs (seeded, deterministic) and audits the raw inputs, the
+    embeddings at init, along training and after it, and a supervised baseline.
+    Setup and the paper's numbers: docs/reproduce.md.
 
     \b
     Examples:

@@ -159,3 +159,24 @@ def test_without_torch_names_the_extra(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gaussaudit", "reproduce", "synthetic", "--help"],
                           capture_output=True, text=True, env=env, timeout=CLI_TIMEOUT)
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--plot" in proc.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_output_into_a_fifo_is_written_into_not_replaced(tmp_path):
+    """`--json /dev/null --overwrite` must not replace a device or pipe with a
+    plain file (the atomic rename did, for /dev/null, machine-wide)."""
+    import stat
+    import threading
+
+    from gaussaudit.io.writers import write_text_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    write_text_atomic(fifo, '{"runs": []}\n', overwrite=True)
+    reader.join(timeout=10)
+    assert received == ['{"runs": []}\n']
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left
