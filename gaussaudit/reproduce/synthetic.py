@@ -109,6 +109,15 @@ class SyntheticSettings:
         positive("audit_every", self.audit_every)
         positive("threads", self.threads)
         positive("seed", self.seed, minimum=0)
+        for name, value, low, high in (("tau", self.tau, 0, None), ("lr", self.lr, 0, None),
+                                       ("mask_p", self.mask_p, None, 1), ("binary_p", self.binary_p, 0, 1)):
+            if not (np.isfinite(value) and (low is None or value > low) and (high is None or value < high)):
+                raise GaussAuditError(f"{name} must be a number in ({low if low is not None else '-inf'}, "
+                                      f"{high if high is not None else 'inf'}); got {value!r}.")
+        if not (np.isfinite(self.noise_std) and self.noise_std >= 0 and self.mask_p >= 0):
+            raise GaussAuditError("noise_std and mask_p must be ≥ 0.")
+        if not (np.isfinite(self.gmm_mean_scale) and self.gmm_mean_scale >= 0):
+            raise GaussAuditError(f"gmm_mean_scale must be ≥ 0; got {self.gmm_mean_scale!r}.")
         if self.encoder not in ENCODERS:
             raise GaussAuditError(f"--encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}.")
         unknown = [i for i in self.inputs if i not in INPUTS]
