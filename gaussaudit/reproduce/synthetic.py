@@ -289,7 +289,7 @@ def run_synthetic(settings: SyntheticSettings | None = None, progress=None, **ov
         runs: list[SyntheticRun] = []
         losses: dict[str, list[float]] = {}
         accuracy: dict[str, float] = {}
-        for index, kind in enumerate(settings.inputs):
+        for kind in settings.inputs:
             # One seed stream per input, so each input's numbers do not depend
             # on which other inputs run.
             seeds = np.random.SeedSequence([settings.seed, INPUTS.index(kind)]).spawn(4)
