@@ -28,6 +28,11 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
 @contextmanager
 def _atomic(path: str | os.PathLike, overwrite: bool):
     target = check_writable(path, overwrite)
+    if target.exists() and not target.is_file():
+        # A device or FIFO (/dev/null, /dev/stdout, a pipe): write into it.
+        # Replacing it would turn /dev/null into a plain file for the whole machine.
+        yield str(target)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
     os.close(fd)
     try:

@@ -330,3 +330,86 @@ def draw_track(result):
 def track_png(result) -> bytes:
     """:func:`draw_track` as PNG bytes (``gaussaudit track --plot``)."""
     return png(draw_track(result))
+
+
+# ----------------------------------------------------------------------------
+# reproduce: several inputs along training
+
+#: One colour per input of ``gaussaudit reproduce synthetic``.
+INPUT_COLOURS = {"laplace": DATA, "gmm": SECOND, "binary": "#6b46c1"}
+
+
+def draw_reproduce(result):
+    """The track figure's four panels (AD avg, DP avg, CV, pass fractions) along
+    InfoNCE training, one line per input; filled markers are audits the paper's
+    rule calls Gaussian, hollow ones are not. The supervised baseline is drawn
+    as a cross at the last epoch and the raw input as a dotted line."""
+    s = result.settings
+    fig = _new_figure(11, 7.2)
+    (ax_ad, ax_dp), (ax_cv, ax_pass) = fig.subplots(2, 2, sharex=True)
+    last = s.epochs
+    ad_all = [r.report.ad_mean for r in result.runs]
+    log_ad = max(ad_all) / max(min(ad_all), 1e-12) > 30
+    for kind in s.inputs:
+        colour = INPUT_COLOURS.get(kind, DATA)
+        rows = result.along_training(kind)
+        epochs = np.array([r.epoch for r in rows])
+        reports = [r.report for r in rows]
+        gaussian = np.array([r.verdict.gaussian for r in reports])
+        raw = result.run(kind, "input").report
+        sup = result.run(kind, "supervised").report
+        for ax, get in ((ax_ad, lambda r: r.ad_mean), (ax_dp, lambda r: r.dp_mean_p), (ax_cv, lambda r: r.norm_cv)):
+            values = np.array([get(r) for r in reports])
+            ax.plot(epochs, values, color=colour, linewidth=1.6, zorder=2, label=f"{kind}: InfoNCE")
+            ax.scatter(epochs[gaussian], values[gaussian], color=colour, s=26, zorder=3)
+            ax.scatter(epochs[~gaussian], values[~gaussian], facecolors="white", edgecolors=colour, s=26, zorder=3)
+            ax.axhline(get(raw), color=colour, linestyle=":", linewidth=1.1, label=f"{kind}: raw input")
+            ax.scatter([last], [get(sup)], marker="X", color=colour, s=70, zorder=4, edgecolors="black",
+                       linewidths=0.5, label=f"{kind}: supervised")
+        ax_pass.plot(epochs, [100 * r.ad_pass_fraction for r in reports], "o-", color=colour, markersize=3.5,
+                     label=f"{kind}: AD")
+        ax_pass.plot(epochs, [100 * r.dp_pass_fraction for r in reports], "s--", color=colour, markersize=3.5,
+                     label=f"{kind}: DP")
+    ax_ad.axhline(AD_CRITICAL_5PCT, color=THRESHOLD, linestyle="--", linewidth=1.2)
+    ax_ad.annotate(f"{AD_CRITICAL_5PCT}: Gaussian below", (0.99, AD_CRITICAL_5PCT), xycoords=("axes fraction", "data"),
+                   xytext=(0, -3), textcoords="offset points", ha="right", va="top", fontsize=8, color=THRESHOLD)
+    if log_ad:
+        from matplotlib.ticker import FuncFormatter
+
+        ax_ad.set_yscale("log")
+        ax_ad.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_ad.set_title("AD Avg. (mean A²)", fontsize=10)
+    ax_ad.set_ylabel("mean A²" + (", log scale" if log_ad else ""))
+    ax_dp.axhline(0.05, color=THRESHOLD, linestyle="--", linewidth=1.2)
+    ax_dp.annotate("0.05: Gaussian above", (0.99, 0.05), xycoords=("axes fraction", "data"), ha="right",
+                   va="bottom", fontsize=8, color=THRESHOLD)
+    ax_dp.set_ylim(0, 0.6 if max(r.report.dp_mean_p for r in result.runs) <= 0.55 else 1.0)
+    ax_dp.set_title("DP Avg. (mean p-value)", fontsize=10)
+    ax_dp.set_ylabel("mean p-value")
+    ax_cv.set_title("CV of row norms (thin shell when small)", fontsize=10)
+    ax_cv.set_ylabel("std / mean of ‖x‖")
+    ax_cv.set_ylim(bottom=0)
+    ax_pass.axhline(95, color=REFERENCE, linestyle=":", linewidth=1.2)
+    ax_pass.set_ylim(0, 102)
+    ax_pass.set_title("Share of features passing at 5% (AD solid, DP dashed)", fontsize=10)
+    ax_pass.set_ylabel("% of features")
+    for ax in (ax_ad, ax_dp, ax_cv, ax_pass):
+        _style(ax)
+    for ax in (ax_cv, ax_pass):
+        ax.set_xlabel("epoch of InfoNCE training")
+    from matplotlib.lines import Line2D
+
+    keys = [Line2D([], [], color=INPUT_COLOURS.get(k, DATA), linewidth=2, label=k) for k in s.inputs] + [
+        Line2D([], [], color=REFERENCE, marker="o", label="InfoNCE embeddings (filled: Gaussian, hollow: not)"),
+        Line2D([], [], color=REFERENCE, linestyle=":", label="raw input"),
+        Line2D([], [], color=REFERENCE, marker="X", linestyle="", markersize=8, label="supervised baseline"),
+    ]
+    fig.legend(handles=keys, loc="outside lower center", ncols=len(keys), fontsize=8, frameon=False)
+    fig.suptitle(f"Gaussianity along InfoNCE training: {s.encoder} encoder {s.dim_in} → {s.dim_out}, "
+                 f"seed {s.seed}", fontsize=12)
+    return fig
+
+
+def reproduce_png(result) -> bytes:
+    """:func:`draw_reproduce` as PNG bytes (``gaussaudit reproduce synthetic --plot``)."""
+    return png(draw_reproduce(result))
