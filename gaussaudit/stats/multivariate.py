@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from gaussaudit.stats._blocks import parallel_map
 
@@ -102,6 +102,14 @@ def _standardise(x: np.ndarray, ddof: int) -> np.ndarray:
     return centred @ (vectors[:, keep] / np.sqrt(values[keep]))
 
 
+def _scipy_stats():
+    # Imported on first use: scipy.stats costs ~0.25 s at start-up, which every
+    # CLI call would pay even with the multivariate tests switched off.
+    from scipy import stats
+
+    return stats
+
+
 def _standardised_gram(x) -> tuple[np.ndarray, int, int]:
     """Gram matrix of the rows standardised with the covariance normalised by n
     (Mardia's and Henze-Zirkler's convention), with n and the rank p."""
@@ -158,10 +166,10 @@ def mardia(x, kurtosis_moments: str = "exact") -> MardiaResult:
     return MardiaResult(
         skewness=b1,
         skewness_statistic=float(skew_stat),
-        skewness_p=float(stats.chi2.sf(skew_stat, df)),
+        skewness_p=float(_scipy_stats().chi2.sf(skew_stat, df)),
         kurtosis=b2,
         kurtosis_statistic=float(kurt_stat),
-        kurtosis_p=float(2 * stats.norm.sf(abs(kurt_stat))),
+        kurtosis_p=float(2 * _scipy_stats().norm.sf(abs(kurt_stat))),
         n=n,
         dim=p,
     )
@@ -198,7 +206,7 @@ def henze_zirkler(x) -> HenzeZirklerResult:
     )
     pmu = np.log(np.sqrt(mu**4 / (si2 + mu**2)))
     psi = np.sqrt(np.log1p(si2 / mu**2))
-    p_value = stats.lognorm.sf(hz, psi, scale=np.exp(pmu))
+    p_value = _scipy_stats().lognorm.sf(hz, psi, scale=np.exp(pmu))
     return HenzeZirklerResult(statistic=float(hz), p_value=float(p_value), n=n, dim=p)
 
 
@@ -320,6 +328,7 @@ def mahalanobis_from_d2(d2, rank: int) -> MahalanobisResult:
     if n - r - 1 <= 0:
         raise ValueError(f"need more rows than the rank + 1 ({r + 1}); got {n}")
     u = n * d2 / (n - 1) ** 2
+    stats = _scipy_stats()
     ks = stats.kstest(u, stats.beta(r / 2, (n - r - 1) / 2).cdf)
     return MahalanobisResult(
         statistic=float(ks.statistic),
