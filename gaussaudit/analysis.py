@@ -96,14 +96,28 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
     multivariate = None
     if full and config.mahalanobis:
         if n - basis.rank - 1 > 0:
-            scores = whiten(tested, "pca", basis)
-            mahal = mahalanobis_from_d2(np.einsum("ij,ij->j", scores, scores), basis.rank)
+            mahal = mahalanobis_from_d2(_squared_mahalanobis(tested, basis), basis.rank)
         else:
             notes.append(f"Mahalanobis test skipped: rank {basis.rank} needs more than {basis.rank + 1} rows, got {n}")
     if full and config.mv_sample:
         multivariate = _multivariate(tested, basis, config, notes)
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, mahal, multivariate,
                           tuple(notes), qq)
+
+
+def _squared_mahalanobis(tested: np.ndarray, basis: CovarianceBasis) -> np.ndarray:
+    """D² of every sample (column) in the rank-r eigenbasis.
+
+    The r × d × n product runs in float32, half the time of float64: D² comes
+    out to ~1e-7 relative, far below what the KS test on n values resolves (1/n).
+    """
+    r = basis.rank
+    scale = (basis.eigenvectors[:, :r] / np.sqrt(basis.eigenvalues[:r])).astype(np.float32)
+    centred = tested.astype(np.float32)
+    centred -= basis.mean.astype(np.float32)[:, None]
+    scores = scale.T @ centred
+    scores *= scores
+    return scores.sum(axis=0, dtype=np.float64)
 
 
 def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: list[str]) -> MultivariateResult | None:

@@ -378,3 +378,13 @@ def test_projection_qq_figures_follow_the_options():
     without = [f.name for f in report_figures(audit(x, **LIGHT))]
     assert {"qq_random", "qq_pca"} <= set(with_proj)
     assert not {"qq_random", "qq_pca"} & set(without) and "qq" in without
+
+
+def test_audit_mahalanobis_equals_the_float64_library_test():
+    # the audit computes D² with float32 products; the statistic must not move
+    x = np.random.default_rng(12).standard_normal((3000, 40)) @ np.random.default_rng(13).standard_normal((40, 40))
+    rep = audit(x, normalize=False, sample=0, projections=0, pca_projections=0, mv_sample=0)
+    ref = mahalanobis_test(x)
+    np.testing.assert_allclose(rep.mahalanobis.statistic, ref.statistic, rtol=1e-4)
+    np.testing.assert_allclose(rep.mahalanobis.mean_d2, ref.mean_d2, rtol=1e-5)
+    assert rep.mahalanobis.rank == ref.rank == 40
