@@ -7,13 +7,13 @@ every row, seeded uniform sample, L2 normalisation (prep) → per-feature tests
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import open_dataset
-from gaussaudit.io.validation import NonFiniteRows, check_int_option, check_row_count
+from gaussaudit.io.validation import NonFiniteRows, check_int_option, check_row_count, configured
 from gaussaudit.prep import l2_normalize, row_norms, sample_indices
 from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
 from gaussaudit.prep.whiten import WHITEN_METHODS
@@ -260,13 +260,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     (True, 2000, 64)
     """
     started = time.perf_counter()
-    config = (config or AuditConfig())
-    if options:
-        try:
-            config = replace(config, **options)
-        except TypeError as exc:
-            raise GaussAuditError(f"unknown audit option: {exc}") from None
-    config = config.validated()
+    config = configured(config, AuditConfig, options, "audit")
     dataset = open_dataset(source, key=config.key, column=config.column)
     n_total, dim = dataset.n_rows, dataset.dim
     chosen = sample_indices(n_total, config.sample, config.seed)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import SUPPORTED_SUFFIXES, natural_key
+from gaussaudit.io.validation import configured
 
 COMPARE_SCHEMA = "gaussaudit.compare/1"
 TRACK_SCHEMA = "gaussaudit.track/1"
@@ -22,13 +23,7 @@ _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def _options(config: AuditConfig | None, options: dict) -> AuditConfig:
-    config = config or AuditConfig()
-    if options:
-        try:
-            config = replace(config, **options)
-        except TypeError as exc:
-            raise GaussAuditError(f"unknown audit option: {exc}") from None
-    return config.validated()
+    return configured(config, AuditConfig, options, "audit")
 
 
 # ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ and must work without the extract extra.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gaussaudit.errors import GaussAuditError
@@ -21,7 +21,7 @@ from gaussaudit.extract.inputs import (
 )
 from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name, check_model_request, load_model
 from gaussaudit.io.extract_store import ExtractStore, read_text_lines
-from gaussaudit.io.validation import check_int_option
+from gaussaudit.io.validation import check_int_option, configured
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -197,13 +197,7 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         no inputs, CUDA asked for but absent, out of memory — with a message a
         user can act on.
     """
-    config = config or ExtractConfig()
-    if options:
-        try:
-            config = replace(config, **options)
-        except TypeError as exc:
-            raise GaussAuditError(f"unknown extract option: {exc}") from None
-    config = config.validated()
+    config = configured(config, ExtractConfig, options, "extract")
     require_extract_packages(open_clip=config.model not in SIMCLR_MODELS)
 
     # Checks that need no torch come first: a typo fails in a blink, not after

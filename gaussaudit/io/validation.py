@@ -49,6 +49,24 @@ def check_row_count(n_rows: int, source: str, after: str = "") -> None:
         )
 
 
+def configured(config, default_type, options: dict, what: str):
+    """``config`` (or a default ``default_type()``) with keyword ``options``
+    applied and validated: the one way every entry point takes its options.
+
+    An unknown option name is a GaussAuditError naming the ``what`` ("audit",
+    "extract"…); ``validated()`` checks the values.
+    """
+    from dataclasses import replace
+
+    config = config if config is not None else default_type()
+    if options:
+        try:
+            config = replace(config, **options)
+        except TypeError as exc:
+            raise GaussAuditError(f"unknown {what} option: {exc}") from None
+    return config.validated()
+
+
 def check_int_option(name: str, value, minimum: int | None = None, allowed_zero: bool = False) -> int:
     """Validate a whole-number option; ``allowed_zero`` admits 0 below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

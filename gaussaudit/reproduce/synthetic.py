@@ -36,6 +36,7 @@ import numpy as np
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.validation import configured
 
 SCHEMA = "gaussaudit.reproduce/1"
 EXTRACT_EXTRA = "pip install 'gaussaudit[extract]'"
@@ -268,15 +269,7 @@ def run_synthetic(settings: SyntheticSettings | None = None, progress=None, **ov
     SyntheticResult
         ``runs`` in the order input, init, epochs…, trained, supervised per input.
     """
-    from dataclasses import replace
-
-    settings = settings or SyntheticSettings()
-    if overrides:
-        try:
-            settings = replace(settings, **overrides)
-        except TypeError as exc:
-            raise GaussAuditError(f"unknown reproduce option: {exc}") from None
-    settings = settings.validated()
+    settings = configured(settings, SyntheticSettings, overrides, "reproduce")
     torch = _import_torch()
     say = progress or (lambda _line: None)
     started = time.perf_counter()
