@@ -12,14 +12,13 @@ from typing import Sequence
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io.sources import SUPPORTED_SUFFIXES, natural_key
+from gaussaudit.io.sources import SUPPORTED_SUFFIXES, is_glob, is_ignored_name, natural_key
 from gaussaudit.io.validation import configured
 
 COMPARE_SCHEMA = "gaussaudit.compare/1"
 TRACK_SCHEMA = "gaussaudit.track/1"
 
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
-_GLOB_CHARS = re.compile(r"[*?\[]")
 
 
 def _options(config: AuditConfig | None, options: dict) -> AuditConfig:
@@ -189,7 +188,7 @@ def step_of(path: str | os.PathLike) -> int:
 
 
 def _is_candidate(path: Path) -> bool:
-    if path.name.startswith((".", "_")):
+    if is_ignored_name(path.name):
         return False
     return path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES
 
@@ -219,7 +218,7 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
             found.extend(os.fspath(c) for c in children)
         elif path.exists():
             found.append(text)
-        elif _GLOB_CHARS.search(text):
+        elif is_glob(text):
             matches = sorted(glob.glob(text), key=natural_key)
             matches = [m for m in matches if _is_candidate(Path(m))]
             if not matches:

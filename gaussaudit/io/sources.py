@@ -18,13 +18,23 @@ SUPPORTED_SUFFIXES = (".npy", ".npz", ".parquet")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+def is_glob(text: str) -> bool:
+    """Whether a path argument is a pattern to expand (it has * ? or [)."""
+    return bool(_GLOB_CHARS.search(text))
+
+
+def is_ignored_name(name: str) -> bool:
+    """Hidden and bookkeeping names (.crc, _SUCCESS) are never data."""
+    return name.startswith((".", "_"))
+
+
 def natural_key(text: str):
     """Sort key that orders digits by value: shard_2 before shard_10."""
     return [(0, int(tok), "") if tok.isdigit() else (1, 0, tok) for tok in re.split(r"(\d+)", text) if tok]
 
 
 def _is_shard_file(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_SUFFIXES and not path.name.startswith((".", "_"))
+    return path.suffix.lower() in SUPPORTED_SUFFIXES and not is_ignored_name(path.name)
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -54,7 +64,7 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
             files.extend(_folder_files(path))
         elif path.exists():
             files.append(path)
-        elif _GLOB_CHARS.search(text):
+        elif is_glob(text):
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
             matches = [m for m in matches if m.is_file() and _is_shard_file(m)]
             if not matches:
