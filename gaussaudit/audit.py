@@ -13,11 +13,14 @@ import numpy as np
 
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import open_dataset
-from gaussaudit.io.validation import NonFiniteRows, check_int_option, check_row_count, configured
-from gaussaudit.prep import l2_normalize, row_norms, sample_indices
+from gaussaudit.io.validation import check_int_option, check_nonfinite, check_row_count, configured
+from gaussaudit.prep import sample_indices
+from gaussaudit.progress import Progress, SilentProgress
+from gaussaudit.streaming import check_buffer_fits, read_pass, tested_dtype
 from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
 from gaussaudit.prep.whiten import WHITEN_METHODS
-from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality, RunningMoments
+from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
+from gaussaudit.stats.running import MomentsSummary
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
@@ -210,6 +213,9 @@ class AuditReport:
     norm_histogram: StreamingHistogram | None = None
     #: Best, median and worst feature by A², for QQ plots.
     qq_features: tuple[QQFeature, ...] = ()
+    #: Per-feature mean, std, skewness and excess kurtosis of every finite row
+    #: (prepared as the tests' rows are), accumulated while streaming.
+    moments: MomentsSummary | None = None
 
     @property
     def n_tested(self) -> int:
@@ -229,7 +235,7 @@ def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     return WorstFeature(j, float(values[j]))
 
 
-def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
+def audit(source, config: AuditConfig | None = None, *, progress: Progress | None = None, **options) -> AuditReport:
     """Audit embeddings for Gaussianity as in *InfoNCE Induces Gaussian Distribution*.
 
     Parameters
@@ -240,6 +246,9 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         ``(n, d)`` array already in memory.
     config : AuditConfig, optional
         Options; keyword arguments override its fields (``sample=0``, ``seed=1``…).
+    progress : Progress, optional
+        Receives the reading pass's row counts and the stages that follow
+        (:mod:`gaussaudit.progress`); silent by default.
 
     Returns
     -------
@@ -261,47 +270,22 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     """
     started = time.perf_counter()
     config = configured(config, AuditConfig, options, "audit")
+    progress = progress or SilentProgress()
     dataset = open_dataset(source, key=config.key, column=config.column)
     n_total, dim = dataset.n_rows, dataset.dim
     chosen = sample_indices(n_total, config.sample, config.seed)
     n_chosen = n_total if chosen is None else len(chosen)
-
-    # Tested rows go straight into a feature-major buffer: each feature is then a
-    # contiguous row for the per-feature sort, with no transposed copy later.
-    tested = np.empty((dim, n_chosen), dtype=np.float64)
-    tested_norms = np.empty(n_chosen, dtype=np.float64)  # raw norms of the tested rows
-    filled = 0
-    norms = RunningMoments()
-    norm_histogram = StreamingHistogram()
-    nonfinite = NonFiniteRows()
-    zero_norm_rows = 0
-    for shard, local_start, start, chunk in dataset.chunks():
-        x = np.asarray(chunk, dtype=np.float64)
-        finite = np.isfinite(x).all(axis=1)
-        nonfinite.record(finite, shard.source, local_start)
-        chunk_norms = row_norms(x)
-        norms.update(chunk_norms[finite])
-        norm_histogram.update(chunk_norms[finite])
-        zero_norm_rows += int(np.count_nonzero(chunk_norms[finite] == 0))
-        if chosen is None:
-            take = np.flatnonzero(finite)
-        else:
-            lo, hi = np.searchsorted(chosen, [start, start + len(x)])
-            take = chosen[lo:hi] - start
-            take = take[finite[take]]
-        rows = x[take]
-        if config.normalize:
-            rows = l2_normalize(rows, chunk_norms[take])
-        tested[:, filled : filled + len(rows)] = rows.T
-        tested_norms[filled : filled + len(rows)] = chunk_norms[take]
-        filled += len(rows)
-    nonfinite.check(config.drop_nonfinite)
+    check_buffer_fits(n_chosen, dim, tested_dtype(dataset.dtype), config.sample)
+    streamed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads, progress=progress)
+    every_row = streamed.stats
+    check_nonfinite(every_row.nonfinite_rows, every_row.first_nonfinite, config.drop_nonfinite)
+    tested, tested_norms = streamed.tested, streamed.tested_norms
+    filled = tested.shape[1]
 
     name = dataset.paths[0] if len(dataset.paths) == 1 else f"the {len(dataset.paths)} input files"
-    if nonfinite.count:
-        check_row_count(filled, name, after=f" left after dropping {nonfinite.count} with non-finite values")
-    tested = tested[:, :filled]
-    tested_norms = tested_norms[:filled]
+    if every_row.nonfinite_rows:
+        check_row_count(filled, name, after=f" left after dropping {every_row.nonfinite_rows} with non-finite values")
+    norms = every_row.norms.result()
 
     all_constant = GaussAuditError(
         f"{name}: every one of the {dim} features is constant over the {filled} rows tested; "
@@ -310,6 +294,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
     if np.all(np.ptp(tested, axis=1) == 0):
         raise all_constant
     directions = random_directions(dim, config.projections, config.seed) if config.projections else None
+    progress.stage("testing", None)
     analysis = analyse(tested, config, directions=directions)
     result = analysis.features
     ok = ~result.constant
@@ -317,6 +302,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         raise all_constant
     calibration = None
     if config.calibrate:
+        progress.stage("calibrating", None)
         raw = tested * tested_norms if config.normalize else tested
         observed = calibrated_metrics(analysis, norms.cv)
         calibration = calibrate(raw, config, observed, directions)
@@ -332,8 +318,8 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         n_used=filled,
         dim=dim,
         constant_features=np.flatnonzero(result.constant),
-        nonfinite_rows_dropped=nonfinite.count,
-        zero_norm_rows=zero_norm_rows,
+        nonfinite_rows_dropped=every_row.nonfinite_rows,
+        zero_norm_rows=every_row.zero_norm_rows,
         config=config,
         norm_mean=norms.mean,
         norm_std=norms.std,
@@ -362,6 +348,7 @@ def audit(source, config: AuditConfig | None = None, **options) -> AuditReport:
         multivariate=analysis.multivariate,
         calibration=calibration,
         notes=analysis.notes,
-        norm_histogram=norm_histogram,
+        norm_histogram=every_row.norm_histogram,
+        moments=every_row.moments.result(),
         qq_features=analysis.qq,
     )

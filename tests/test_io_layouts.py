@@ -31,28 +31,28 @@ SAMPLES = (0, 1000)
 RTOL = 1e-12
 
 
-def assert_same_numbers(got, want, path="metrics"):
-    """Recursive comparison: floats within RTOL, everything else exactly."""
+def assert_same_numbers(got, want, path="metrics", rtol=RTOL):
+    """Recursive comparison: floats within rtol, everything else exactly."""
     if isinstance(want, dict):
         assert isinstance(got, dict), path
         assert set(got) == set(want), f"{path}: keys {sorted(got)} != {sorted(want)}"
         for k in want:
-            assert_same_numbers(got[k], want[k], f"{path}.{k}")
+            assert_same_numbers(got[k], want[k], f"{path}.{k}", rtol)
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), path
         for i, (g, w) in enumerate(zip(got, want)):
-            assert_same_numbers(g, w, f"{path}[{i}]")
+            assert_same_numbers(g, w, f"{path}[{i}]", rtol)
     elif isinstance(want, float) and not isinstance(want, bool):
         assert isinstance(got, (int, float)), f"{path}: {got!r}"
-        assert math.isclose(got, want, rel_tol=RTOL, abs_tol=1e-300), f"{path}: {got!r} != {want!r}"
+        assert math.isclose(got, want, rel_tol=rtol, abs_tol=1e-300), f"{path}: {got!r} != {want!r}"
     else:
         assert got == want, f"{path}: {got!r} != {want!r}"
 
 
-def assert_same_report(got: dict, want: dict) -> None:
+def assert_same_report(got: dict, want: dict, rtol: float = RTOL) -> None:
     for k in ("n_total", "n_used", "dim", "constant_features", "nonfinite_rows_dropped"):
         assert got["input"][k] == want["input"][k], k
-    assert_same_numbers(got["metrics"], want["metrics"])
+    assert_same_numbers(got["metrics"], want["metrics"], rtol=rtol)
     assert got["verdict"]["gaussian"] == want["verdict"]["gaussian"]
 
 
@@ -83,7 +83,7 @@ def data(tmp_path_factory):
     x16 = x.astype(np.float16)
 
     write_npy(root / "x.npy", x)
-    write_npy(root / "x16_as_f64.npy", x16.astype(np.float64))
+    write_npy(root / "x16_as_f32.npy", x16.astype(np.float32))  # exact: float16 ⊂ float32
     L = {}
 
     def add(name, args, ref="x.npy", **kw):
@@ -162,15 +162,15 @@ def data(tmp_path_factory):
     (nested / "README.txt").write_text("these are embeddings\n")
     add("nested_with_junk", ["nested"])
 
-    # precision
+    # precision: float16/32 inputs are tested in float32, float64 inputs in float64
     np.save(root / "x64.npy", x.astype(np.float64))
-    add("npy_float64", ["x64.npy"])
+    # (float32 vs float64 tested precision: tests/test_scale.py)
     write_parquet(root / "x64.parquet", x.astype(np.float64), layout="fixed_size_list")
-    add("parquet_float64", ["x64.parquet"])
+    add("parquet_float64", ["x64.parquet"], ref="x64.npy")
     np.save(root / "x16.npy", x16)
-    add("npy_float16", ["x16.npy"], ref="x16_as_f64.npy")
+    add("npy_float16", ["x16.npy"], ref="x16_as_f32.npy")
     write_parquet(root / "x16.parquet", x16, layout="fixed_size_list")
-    add("parquet_float16", ["x16.parquet"], ref="x16_as_f64.npy")
+    add("parquet_float16", ["x16.parquet"], ref="x16_as_f32.npy")
     return root, L
 
 
@@ -178,7 +178,7 @@ def data(tmp_path_factory):
 def reference(data):
     """The .npy reports, by (reference file, sample)."""
     root, _ = data
-    keys = [(ref, s) for ref in ("x.npy", "x16_as_f64.npy") for s in SAMPLES]
+    keys = [(ref, s) for ref in ("x.npy", "x16_as_f32.npy", "x64.npy") for s in SAMPLES]
     results = run_cli_many([["scan", ref, "--sample", s, "--json", "-"] for ref, s in keys], cwd=root)
     out = {}
     for key, (rc, stdout, stderr) in zip(keys, results):
@@ -203,7 +203,7 @@ LAYOUTS = [
     "npz_single", "npz_single_compressed", "npz_key", "npz_embeddings_default",
     "parquet_fixed_size_list", "parquet_list", "parquet_list_beside_extra_columns", "parquet_wide",
     "parquet_two_lists_column", "folder_of_shards", "glob", "several_paths", "mixed_formats",
-    "nested_with_junk", "npy_float64", "parquet_float64", "npy_float16", "parquet_float16",
+    "nested_with_junk", "parquet_float64", "npy_float16", "parquet_float16",
 ]
 
 

@@ -78,30 +78,15 @@ def check_int_option(name: str, value, minimum: int | None = None, allowed_zero:
     return value
 
 
-class NonFiniteRows:
-    """Counts rows holding NaN, inf or missing values while data streams past.
+def check_nonfinite(count: int, first: tuple[str, int] | None, drop: bool) -> None:
+    """Fail on rows holding NaN, inf or missing values unless asked to drop them.
 
-    ``record`` takes each chunk's mask of finite rows and keeps the total and the
-    first offending row, so the final message can say how many and where.
+    ``first`` is ``(source, row)`` of the earliest such row, for the message.
     """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: tuple[str, int] | None = None
-
-    def record(self, finite: np.ndarray, source: str, first_row: int) -> None:
-        bad = np.flatnonzero(~finite)
-        if bad.size:
-            if self.first is None:
-                self.first = (source, first_row + int(bad[0]))
-            self.count += int(bad.size)
-
-    def check(self, drop: bool) -> None:
-        """Raise unless every row was finite or the user asked to drop such rows."""
-        if self.count and not drop:
-            src, row = self.first
-            plural = "s" if self.count != 1 else ""
-            raise GaussAuditError(
-                f"{src}: {self.count} row{plural} hold NaN, inf or missing values "
-                f"(first: row {row}, counting from 0). Pass --drop-nonfinite to leave them out."
-            )
+    if count and not drop:
+        src, row = first
+        plural = "s" if count != 1 else ""
+        raise GaussAuditError(
+            f"{src}: {count} row{plural} hold NaN, inf or missing values "
+            f"(first: row {row}, counting from 0). Pass --drop-nonfinite to leave them out."
+        )

@@ -29,13 +29,17 @@ def default_threads() -> int:
 
 
 def as_feature_rows(x: np.ndarray, axis: int) -> np.ndarray:
-    """View ``x`` as a 2-D float64 array with one feature per row (samples along axis 1)."""
+    """View ``x`` as a 2-D array with one feature per row (samples along axis 1).
+
+    float32 stays float32 (kernels sort in it and sum in float64); any other
+    dtype becomes float64.
+    """
     x = np.asarray(x)
     if x.ndim == 0:
         raise ValueError("expected an array of samples, got a scalar")
     x = np.moveaxis(x, axis, -1)
     x = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
-    if x.dtype != np.float64:
+    if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
     return x
 
@@ -47,7 +51,7 @@ def map_feature_blocks(
 ) -> dict[str, np.ndarray]:
     """Apply ``kernel`` to blocks of rows of ``rows`` and concatenate its outputs.
 
-    ``kernel`` takes a C-contiguous ``(b, n)`` float64 block and returns a dict of
+    ``kernel`` takes a C-contiguous ``(b, n)`` block (``rows``' dtype) and returns a dict of
     length-``b`` arrays. The result does not depend on ``threads`` or on the block
     size: every feature is computed from its own row alone.
     """

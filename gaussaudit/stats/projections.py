@@ -14,6 +14,8 @@ import numpy as np
 from gaussaudit.stats.normality import FeatureNormality, feature_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
 
+_COLUMNS_PER_BLOCK = 4096
+
 
 def random_directions(dim: int, k: int, seed: int) -> np.ndarray:
     """``k`` unit vectors drawn uniformly on the sphere S^(dim-1), as a (dim, k) matrix.
@@ -33,8 +35,18 @@ def random_directions(dim: int, k: int, seed: int) -> np.ndarray:
 
 def project(x_fm: np.ndarray, directions: np.ndarray) -> np.ndarray:
     """Projections of feature-major data (d × n) onto columns of ``directions``
-    (d × k), returned feature-major (k × n)."""
-    return directions.T @ x_fm
+    (d × k), returned feature-major (k × n), in float64.
+
+    A float32 ``x_fm`` is widened a block of columns at a time, never whole.
+    """
+    d, n = x_fm.shape
+    if x_fm.dtype == np.float64:
+        return directions.T @ x_fm
+    out = np.empty((directions.shape[1], n))
+    for start in range(0, n, _COLUMNS_PER_BLOCK):
+        stop = start + _COLUMNS_PER_BLOCK
+        np.matmul(directions.T, x_fm[:, start:stop].astype(np.float64), out=out[:, start:stop])
+    return out
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,6 @@ def qq_samples(rows: np.ndarray, tests: FeatureNormality) -> tuple[QQFeature, ..
         out.append(QQFeature(
             feature=int(j), role=role, statistic=float(tests.ad.statistic[j]),
             mean=float(tests.mean[j]), std=float(tests.std[j]),
-            probabilities=(keep + 0.5) / n, values=values[keep].copy(),
+            probabilities=(keep + 0.5) / n, values=values[keep].astype(np.float64),
         ))
     return tuple(out)
