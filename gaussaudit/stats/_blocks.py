@@ -80,5 +80,5 @@ def parallel_map(func: Callable[[T], R], items: Iterable[T], threads: int | None
     threads = default_threads() if threads is None else max(1, int(threads))
     if threads == 1 or len(items) <= 1:
         return [func(x) for x in items]
-    with threadpool_limits(limits=1), ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=min(threads, len(items))) as pool:
         return list(pool.map(func, items))

@@ -121,52 +121,81 @@ class FeatureNormality:
 # arrays out; every sum runs in float64
 
 
+def _row_moments(row: np.ndarray, centred: np.ndarray, squared: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean and central moments m2, m3, m4 of one row; leaves ``row - mean`` in
+    ``centred`` (float64 buffers of the row's length, reused across rows)."""
+    n = row.shape[0]
+    mean = row.mean(dtype=np.float64)  # a float64 scalar: the subtraction below runs in float64
+    np.subtract(row, mean, out=centred)
+    np.multiply(centred, centred, out=squared)
+    return float(mean), float(squared.sum()) / n, float(squared @ centred) / n, float(squared @ squared) / n
+
+
 def _moments(block: np.ndarray) -> dict[str, np.ndarray]:
-    block = block.astype(np.float64, copy=False)
-    n = block.shape[1]
-    mean = block.mean(axis=1)
-    centred = block - mean[:, None]
-    sq = centred * centred
-    m2 = sq.mean(axis=1)
-    m3 = np.einsum("ij,ij->i", sq, centred) / n
-    m4 = np.einsum("ij,ij->i", sq, sq) / n
-    constant = (m2 <= (_RESOLUTION * mean) ** 2) | (m2 == 0)
-    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": constant}
+    b, n = block.shape
+    stats = np.empty((4, b))
+    centred, squared = np.empty(n), np.empty(n)
+    for r in range(b):
+        stats[:, r] = _row_moments(block[r], centred, squared)
+    mean, m2, m3, m4 = stats
+    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": _is_constant(mean, m2)}
 
 
-def _ad_statistic_sorted(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """A² of each row of ``y`` (sorted ascending) against N(mean, std²).
+def _is_constant(mean: np.ndarray, m2: np.ndarray) -> np.ndarray:
+    return (m2 <= (_RESOLUTION * mean) ** 2) | (m2 == 0)
+
+
+def _ad_row(row: np.ndarray, centred: np.ndarray, log_small: np.ndarray, mean: float, std: float,
+            weights: np.ndarray) -> float:
+    """A² of one sorted float64 row against N(mean, std²); ``centred`` holds
+    ``row - mean`` on entry and is used as scratch, like ``log_small``.
 
     With c_i = (2i-1)/n and c_i + c_{n+1-i} = 2, Stephens' sum
     Σ c_i [log Φ(w_i) + log Φ(-w_{n+1-i})] equals
     Σ 2 log Φ(-w_i) + c_i [log Φ(w_i) - log Φ(-w_i)], so one tail probability
-    e = Φ(-|w|) per value gives both logs: log e and log1p(-e). That is one erfc
-    per value instead of scipy's two log_ndtr calls.
+    e = Φ(-|w|) per value gives both logs: log e and log1p(-e). That is one
+    normal CDF per value instead of scipy's two log_ndtr calls. Because the row
+    is sorted, w changes sign once, at k: the sums split there instead of
+    selecting value by value.
     """
-    b, n = y.shape
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = (y - mean[:, None]) / std[:, None]
-    abs_w = np.abs(w)
-    tail = abs_w * _SQRT1_2
-    special.erfc(tail, out=tail)
-    tail *= 0.5  # tail = Φ(-|w|), to full relative precision while it is a normal float
+    n = row.shape[0]
+    inv_std = 1.0 / std
+    k = int(np.searchsorted(row, mean, side="left"))  # w < 0 before k, w >= 0 from k
+    w = centred
+    w *= inv_std
+    w[k:] *= -1.0  # now -|w|, V-shaped: smallest at either end
+    special.ndtr(w, out=log_small)  # Φ(-|w|), to full relative precision in the tail
+    far_out = min(w[0], w[-1]) < -_FAR_TAIL
+    if far_out:
+        # Beyond |w| ≈ 37 the tail underflows to 0 (a single far outlier in a
+        # large sample gets there); log_ndtr's asymptotic series stays exact,
+        # so it takes over for the few values past |w| = 30.
+        far = np.flatnonzero(w < -_FAR_TAIL)
+        far_logs = special.log_ndtr(w[far])
+    log_big = w  # free once the tail is known
+    np.negative(log_small, out=log_big)
+    np.log1p(log_big, out=log_big)  # log Φ(|w|)
     with np.errstate(divide="ignore"):
-        log_small = np.log(tail)  # log Φ(-|w|)
-    # Beyond |w| ≈ 37 the tail underflows to 0 (a single far outlier in a large
-    # sample gets there); log_ndtr's asymptotic series stays exact, so use it for
-    # the few values past |w| = 30, well before precision thins out.
-    far = abs_w > _FAR_TAIL
-    if far.any():
-        log_small[far] = special.log_ndtr(-abs_w[far])
-    log_big = np.log1p(-tail, out=tail)  # log Φ(|w|)
-    positive = w >= 0
-    log_sf = np.where(positive, log_small, log_big)  # log Φ(-w)
-    log_odds = log_big
-    log_odds -= log_small  # log Φ(|w|) - log Φ(-|w|) >= 0
-    np.negative(log_odds, out=log_odds, where=~positive)  # log Φ(w) - log Φ(-w)
-    weights = (2.0 * np.arange(1, n + 1) - 1.0) / n
-    total = 2.0 * log_sf.sum(axis=1) + log_odds @ weights
+        np.log(log_small, out=log_small)  # log Φ(-|w|)
+    if far_out:
+        log_small[far] = far_logs
+    # log Φ(-w_i) is log Φ(|w|) where w < 0 and log Φ(-|w|) where w >= 0.
+    total = 2.0 * (log_big[:k].sum() + log_small[k:].sum())
+    log_big -= log_small  # |log Φ(w) - log Φ(-w)|, negative-signed before k
+    total += log_big[k:] @ weights[k:] - log_big[:k] @ weights[:k]
     return -n - total
+
+
+def _ad_statistic_sorted(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """A² of each row of ``y`` (float64, sorted ascending) against N(mean, std²)."""
+    b, n = y.shape
+    weights = (2.0 * np.arange(1, n + 1) - 1.0) / n
+    centred, scratch = np.empty(n), np.empty(n)
+    out = np.empty(b)
+    for r in range(b):
+        np.subtract(y[r], mean[r], out=centred)
+        out[r] = _ad_row(y[r], centred, scratch, mean[r], std[r], weights)
+    return out
 
 
 def _ad_pvalue(adjusted: np.ndarray) -> np.ndarray:
@@ -217,19 +246,25 @@ def _kurtosistest_z(b2: np.ndarray, n: int) -> np.ndarray:
 def _feature_kernel(block: np.ndarray) -> dict[str, np.ndarray]:
     """Moments and A² of each row, sorting the block once.
 
-    The sort runs in the block's own dtype (float32 sorts twice as fast and
-    sorting loses nothing); the sorted block is then widened to float64.
+    The sort runs in the block's own dtype (float32 sorts twice as fast, and
+    sorting loses nothing); each sorted row is then widened to float64 in a
+    reused buffer, and its centred values serve both the moments and A².
     """
-    n = block.shape[1]
-    y = np.sort(block, axis=1).astype(np.float64, copy=False)
-    out = _moments(y)
-    std = np.sqrt(out["m2"] * (n / (n - 1.0)))  # ddof=1, as scipy.stats.anderson
-    safe_std = np.where(out["constant"], 1.0, std)
-    a2 = _ad_statistic_sorted(y, out["mean"], safe_std)
-    a2[out["constant"]] = np.nan
-    out["std"] = std
-    out["a2"] = a2
-    return out
+    b, n = block.shape
+    y = np.sort(block, axis=1)
+    weights = (2.0 * np.arange(1, n + 1) - 1.0) / n
+    row64, centred, scratch = np.empty(n), np.empty(n), np.empty(n)
+    stats = np.empty((4, b))
+    a2 = np.full(b, np.nan)  # NaN for constant features
+    for r in range(b):
+        row = y[r] if y.dtype == np.float64 else np.copyto(row64, y[r]) or row64
+        mean, m2, m3, m4 = stats[:, r] = _row_moments(row, centred, scratch)
+        if not _is_constant(mean, m2):
+            a2[r] = _ad_row(row, centred, scratch, mean, np.sqrt(m2 * (n / (n - 1.0))), weights)
+    mean, m2, m3, m4 = stats
+    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": _is_constant(mean, m2),
+            "std": np.sqrt(m2 * (n / (n - 1.0))),  # ddof=1, as scipy.stats.anderson
+            "a2": a2}
 
 
 # ----------------------------------------------------------------------------
