@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
 from gaussaudit.stats._blocks import parallel_map
 from gaussaudit.stats.calibration import NullBand, null_band
@@ -63,15 +64,21 @@ def _needs_basis(config, full: bool) -> bool:
     return bool(config.whiten or config.pca_projections or (full and (config.mahalanobis or config.mv_sample)))
 
 
-def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: bool = True) -> SampleAnalysis:
+def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: bool = True,
+            progress: Progress | None = None) -> SampleAnalysis:
     """Run the configured analyses on feature-major prepared data (d × n).
 
     ``full=False`` skips what calibration does not use (Mahalanobis norms and
-    the multivariate tests, which carry p-values of their own).
+    the multivariate tests, which carry p-values of their own). ``progress``
+    hears the name of each stage as it starts.
     """
     d, n = tested.shape
+    progress = progress or SilentProgress()
     notes: list[str] = []
-    basis = covariance_basis(tested) if _needs_basis(config, full) else None
+    basis = None
+    if _needs_basis(config, full):
+        progress.stage("covariance")
+        basis = covariance_basis(tested)
 
     if config.whiten:
         coords = whiten(tested, config.whiten, basis)
@@ -80,27 +87,33 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
             notes.append(f"whitening kept {basis.rank} of {d} directions (the rest have ~zero variance)")
     else:
         coords, space = tested, "coordinates"
-    features = feature_normality(coords, axis=1, threads=config.threads)
+    progress.stage("per-feature tests")
+    features = feature_normality(coords, axis=1, threads=config.threads, device=config.device)
     qq = qq_samples(coords, features) if full else ()
 
     random = None
     if directions is not None:
-        random = projection_normality(tested, directions, "random", threads=config.threads, keep_qq=full)
+        progress.stage("random projections")
+        random = projection_normality(tested, directions, "random", threads=config.threads, keep_qq=full,
+                                      device=config.device)
 
     pca = None
     if config.pca_projections and basis.rank:
         k = min(config.pca_projections, basis.rank)
+        progress.stage("principal projections")
         pca = projection_normality(tested, basis.eigenvectors[:, :k], "pca", threads=config.threads,
-                                   explained=float(basis.explained[k - 1]), keep_qq=full)
+                                   explained=float(basis.explained[k - 1]), keep_qq=full, device=config.device)
 
     mahal = None
     multivariate = None
     if full and config.mahalanobis:
         if n - basis.rank - 1 > 0:
+            progress.stage("Mahalanobis norms")
             mahal = mahalanobis_from_d2(_squared_mahalanobis(tested, basis), basis.rank)
         else:
             notes.append(f"Mahalanobis test skipped: rank {basis.rank} needs more than {basis.rank + 1} rows, got {n}")
     if full and config.mv_sample:
+        progress.stage("multivariate tests")
         multivariate = _multivariate(tested, basis, config, notes)
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, mahal, multivariate,
                           tuple(notes), qq)

@@ -2,6 +2,7 @@
 the report and maps errors to exit status 2 (no traceback)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -82,7 +83,7 @@ _SCAN_OPTIONS = [
     ("per_feature", bool, typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."), "outputs"),
     ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown, --html, --plots, --plot)."), "outputs"),
     ("check", bool, typer.Option(False, "--check", help="Exit 1 when the verdict is not Gaussian (for CI gates)."), "outputs"),
-    ("quiet", bool, typer.Option(False, "--quiet", "-q", help="Print no terminal report."), "outputs"),
+    ("quiet", bool, typer.Option(False, "--quiet", "-q", help="Print no terminal report and no progress bar."), "outputs"),
     ("threads", Optional[int], typer.Option(None, "--threads", help="Threads for the tests (default: every core)."), "config"),
     ("projections", int, typer.Option(128, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."), "config"),
     ("pca_projections", int, typer.Option(16, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."), "config"),
@@ -91,6 +92,7 @@ _SCAN_OPTIONS = [
     ("mv_sample", int, typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."), "config"),
     ("mv_dims", int, typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."), "config"),
     ("energy_replicates", int, typer.Option(49, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value (smallest p-value 1/(R+1))."), "config"),
+    ("device", str, typer.Option("cpu", "--device", help="Where the per-feature and projection tests run: cpu, cuda, cuda:N (torch, the extract extra) or auto (a GPU when torch sees one).", metavar="cpu|cuda|auto"), "config"),
     ("calibrate", int, typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"), "config"),
 ]
 _RENDER_OPTIONS = [
@@ -215,6 +217,22 @@ def _terminal_wanted(outputs: Outputs) -> bool:
     return not outputs.quiet and "-" not in (outputs.json_path, outputs.markdown)
 
 
+@contextlib.contextmanager
+def _progress(outputs: Outputs):
+    """A progress bar on stderr while the audit runs, when stderr is a terminal
+    and --quiet was not given; else a receiver that draws nothing."""
+    from gaussaudit.progress import SilentProgress
+
+    console = Console(stderr=True)
+    if outputs.quiet or not console.is_interactive:
+        yield SilentProgress()
+        return
+    from gaussaudit.report.progress import TerminalProgress
+
+    with TerminalProgress(console) as bar:
+        yield bar
+
+
 def _run(body) -> int:
     """Run a command body, mapping errors to exit status 2 with a message."""
     try:
@@ -222,7 +240,7 @@ def _run(body) -> int:
     except GaussAuditError as exc:
         _fail(str(exc))
     except MemoryError:
-        _fail("ran out of memory; lower --sample (the tests hold sample × dim float64 values).")
+        _fail("ran out of memory; lower --sample (the tests hold sample × dim values in memory).")
 
 
 # ----------------------------------------------------------------------------
@@ -253,7 +271,8 @@ def scan(
         wanted = (outputs.json_path, outputs.markdown, outputs.html)
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
         _check_outputs(inputs, outputs, figure_file_names())
-        report = audit(paths, config)
+        with _progress(outputs) as progress:
+            report = audit(paths, config, progress=progress)
         label = ", ".join(paths)  # the input as typed: a folder or glob stays one name
         _write_reports(report.to_dict(per_feature=outputs.per_feature), [(label, report)], outputs)
         if _terminal_wanted(outputs):
@@ -294,7 +313,8 @@ def compare(
         wanted = (outputs.json_path, outputs.markdown, outputs.html)
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
         _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
-        result = compare_inputs(paths, names, config)
+        with _progress(outputs) as progress:
+            result = compare_inputs(paths, names, config, progress=progress)
         columns = [(c.label, c.report) for c in result.columns]
         _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes)
         if _terminal_wanted(outputs):
@@ -338,7 +358,8 @@ def track(
             p = Path(step_path)
             inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
         _check_outputs(inputs, outputs, plot=plot)
-        result = track_steps(paths, config)
+        with _progress(outputs) as progress:
+            result = track_steps(paths, config, progress=progress)
         for s in result.skipped:
             _warn(f"step {s.step} skipped: {s.error}")
         _write_reports(result.to_dict(per_feature=outputs.per_feature), [], outputs)

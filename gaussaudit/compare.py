@@ -14,6 +14,7 @@ from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import SUPPORTED_SUFFIXES, is_glob, is_ignored_name, natural_key
 from gaussaudit.io.validation import configured
+from gaussaudit.progress import LabelledProgress, Progress, SilentProgress
 
 COMPARE_SCHEMA = "gaussaudit.compare/1"
 TRACK_SCHEMA = "gaussaudit.track/1"
@@ -91,7 +92,7 @@ def check_labels(sources: Sequence, labels: Sequence[str] | None) -> list[str]:
 
 
 def compare(sources: Sequence, labels: Sequence[str] | None = None, config: AuditConfig | None = None,
-            **options) -> Comparison:
+            *, progress: Progress | None = None, **options) -> Comparison:
     """Audit each input with the same options: the paper's table, one column per input.
 
     Parameters
@@ -103,6 +104,8 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
         Column names, one per input; default the file names.
     config : AuditConfig, optional
         Options for every audit; keyword arguments override its fields.
+    progress : Progress, optional
+        Receives each audit's progress, stages prefixed with the label.
 
     Returns
     -------
@@ -127,7 +130,9 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
         raise GaussAuditError("compare needs at least one input.")
     labels = check_labels(sources, labels)
     config = _options(config, options)
-    return Comparison([LabelledReport(label, audit(src, config)) for label, src in zip(labels, sources)])
+    progress = progress or SilentProgress()
+    return Comparison([LabelledReport(label, audit(src, config, progress=LabelledProgress(progress, label)))
+                       for label, src in zip(labels, sources)])
 
 
 # ----------------------------------------------------------------------------
@@ -235,7 +240,8 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
     return sorted(steps.items())
 
 
-def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None, **options) -> Track:
+def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None, *,
+          progress: Progress | None = None, **options) -> Track:
     """Audit embeddings saved along training, ordered by the step in their names.
 
     Parameters
@@ -245,6 +251,8 @@ def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None,
         files or of step subfolders, or globs; see :func:`find_steps`.
     config : AuditConfig, optional
         Options for every audit; keyword arguments override its fields.
+    progress : Progress, optional
+        Receives each audit's progress, stages prefixed with the step.
 
     Returns
     -------
@@ -262,7 +270,8 @@ def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None,
     points, skipped = [], []
     for step, path in find_steps(paths):
         try:
-            points.append(TrackPoint(step, path, audit(path, config)))
+            labelled = LabelledProgress(progress or SilentProgress(), f"step {step}")
+            points.append(TrackPoint(step, path, audit(path, config, progress=labelled)))
         except GaussAuditError as exc:
             skipped.append(SkippedStep(step, path, str(exc)))
     if not points:

@@ -30,3 +30,17 @@ class SilentProgress:
 
     def advance(self, n: int) -> None:
         pass
+
+
+class LabelledProgress:
+    """Passes events on with stage names prefixed by ``label`` and " · "
+    (``compare`` and ``track`` tell which input is being audited)."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress, self.label = progress, label
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.progress.stage(f"{self.label} · {name}", total)
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(n)

@@ -70,6 +70,7 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "mv_dims": cfg.mv_dims,
             "energy_replicates": cfg.energy_replicates,
             "calibrate": cfg.calibrate,
+            "device": cfg.device,
         },
         "metrics": {
             "norm_cv": _num(report.norm_cv),

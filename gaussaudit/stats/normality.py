@@ -366,11 +366,14 @@ def dagostino_pearson(x, axis: int = 0, *, threads: int | None = None) -> DAgost
     )
 
 
-def feature_normality(x, axis: int = 0, *, threads: int | None = None) -> FeatureNormality:
+def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: str = "cpu") -> FeatureNormality:
     """Anderson-Darling and D'Agostino-Pearson on every feature, sorting once.
 
     This is what ``audit`` runs. ``x`` is 2-D; pass ``axis=1`` for data stored
     feature-major (one feature per row), which avoids a transposed copy.
+    ``device`` other than ``"cpu"`` (a torch device such as ``"cuda"``, checked
+    with :func:`gaussaudit.stats.gpu.resolve_device`) runs the same statistics
+    with torch (:func:`gaussaudit.stats.gpu.feature_normality_torch`).
 
     Examples
     --------
@@ -387,6 +390,10 @@ def feature_normality(x, axis: int = 0, *, threads: int | None = None) -> Featur
     rows = as_feature_rows(x, axis)
     n = rows.shape[1]
     _check_n(n, DP_MIN_SAMPLES, "The normality tests")
+    if device != "cpu":
+        from gaussaudit.stats.gpu import feature_normality_torch
+
+        return feature_normality_torch(rows, device)
     out = map_feature_blocks(_feature_kernel, rows, threads)
     return FeatureNormality(
         ad=_ad_result(out["a2"], n),

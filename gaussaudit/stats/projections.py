@@ -85,10 +85,10 @@ class ProjectionResult:
 
 
 def projection_normality(x_fm: np.ndarray, directions: np.ndarray, kind: str, *, threads: int | None = None,
-                         explained: float | None = None, keep_qq: bool = False) -> ProjectionResult:
+                         explained: float | None = None, keep_qq: bool = False, device: str = "cpu") -> ProjectionResult:
     """Run the per-feature AD and DP tests on the projections onto ``directions``;
     ``keep_qq`` keeps the best, median and worst projection's order statistics."""
     projected = project(x_fm, directions)
-    tests = feature_normality(projected, axis=1, threads=threads)
+    tests = feature_normality(projected, axis=1, threads=threads, device=device)
     qq = qq_samples(projected, tests) if keep_qq else ()
     return ProjectionResult(kind=kind, k=directions.shape[1], tests=tests, explained=explained, qq=qq)
