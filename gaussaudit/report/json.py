@@ -123,6 +123,8 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         "timing": {"seconds": round(report.seconds, 4)},
     }
     metrics = out["metrics"]
+    if report.moments is not None:
+        metrics["moments_every_row"] = _every_row(report.moments)
     projections = {p.kind: _projection(p) for p in (report.projections_random, report.projections_pca) if p is not None}
     if projections:
         metrics["projections"] = projections
@@ -185,6 +187,29 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "skewness": [_num(v) for v in f.dp.skewness],
             "excess_kurtosis": [_num(v) for v in f.dp.excess_kurtosis],
         }
+        if report.moments is not None:
+            m = report.moments
+            out["features"].update({
+                "every_row_mean": [_num(v) for v in m.mean],
+                "every_row_std": [_num(v) for v in m.std],
+                "every_row_skewness": [_num(v) for v in m.skewness],
+                "every_row_excess_kurtosis": [_num(v) for v in m.excess_kurtosis],
+            })
+    return out
+
+
+def _every_row(m) -> dict:
+    """Effect sizes over every row (the tests see only the sample)."""
+    ok = ~m.constant
+    out = {"rows": m.count, "constant_features": int(np.count_nonzero(m.constant))}
+    for name, values in (("skewness", m.skewness), ("excess_kurtosis", m.excess_kurtosis)):
+        if ok.any():
+            size = np.abs(values[ok])
+            worst = int(np.flatnonzero(ok)[np.argmax(size)])
+            out[name] = {"median": _num(np.median(values[ok])), "median_abs": _num(np.median(size)),
+                         "worst": {"feature": worst, "value": _num(values[worst])}}
+        else:
+            out[name] = {"median": None, "median_abs": None, "worst": None}
     return out
 
 

@@ -24,6 +24,8 @@ _STAGE_NAMES = {
 class _RowsPerSecond(ProgressColumn):
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
+        if not speed and task.elapsed:  # too few updates for rich's windowed estimate
+            speed = task.completed / task.elapsed
         if not speed or task.total is None:
             return Text("")
         return Text(f"{_si(speed)} rows/s", style="progress.data.speed")
@@ -85,6 +87,7 @@ class TerminalProgress:
 
     def stage(self, name: str, total: int | None = None) -> None:
         if self._task is not None:
+            self._progress.refresh()  # draw the finished stage once before it gives way
             self._progress.update(self._task, visible=False)
             self._progress.stop_task(self._task)
         label, _, key = name.rpartition(" · ")  # "label · stage" from LabelledProgress

@@ -83,6 +83,12 @@ def render_terminal(report, console: Console | None = None) -> None:
     console.print(
         f"    median |excess kurtosis| {report.excess_kurtosis_median_abs:.3f}, worst {ku.value:+.3f} (feature {ku.feature})"
     )
+    m = report.moments
+    if m is not None and m.count > report.n_used and (~m.constant).any():
+        # The tests see the sample; the moments were accumulated over every row.
+        ok = ~m.constant
+        console.print(f"    every row ({m.count:,}): median |skewness| {np.median(np.abs(m.skewness[ok])):.3f}, "
+                      f"median |excess kurtosis| {np.median(np.abs(m.excess_kurtosis[ok])):.3f}")
     if report.worst_ad_features:
         worst = ", ".join(f"#{w.feature} {w.value:.2f}" for w in report.worst_ad_features)
         console.print(f"    highest A²: {worst}")

@@ -89,6 +89,10 @@ class StreamingHistogram:
         out.counts[offset : offset + len(finer.counts)] += finer.counts
         return out
 
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(counts, edges)``: a copy of the counts and their ``len + 1`` bin edges."""
+        return self.counts.copy(), self.edges
+
     def quantile(self, q: float) -> float:
         """Approximate quantile (linear within a bin); NaN when empty."""
         if not self.count:

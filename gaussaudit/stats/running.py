@@ -159,14 +159,24 @@ class FeatureMoments:
             raise ValueError(f"expected an (n, d) chunk, got shape {x.shape}")
         if x.shape[0] == 0:
             return cls()
+        n = x.shape[0]
         mean = x.mean(axis=0)
         centred = x - mean
+        # The mean's own round-off, measured on the centred values and taken
+        # out of the sums below (the corrected two-pass algorithm): without it,
+        # a feature with a large offset loses digits of skewness.
+        r = centred.mean(axis=0)
         squared = centred * centred
-        m2 = squared.sum(axis=0)
+        s2 = squared.sum(axis=0)
         centred *= squared  # cubes, in place: one temporary fewer
-        m3 = centred.sum(axis=0)
+        s3 = centred.sum(axis=0)
         squared *= squared
-        m4 = squared.sum(axis=0)
+        s4 = squared.sum(axis=0)
+        r2 = r * r
+        m2 = s2 - n * r2
+        m3 = s3 - 3.0 * r * s2 + 2.0 * n * r2 * r
+        m4 = s4 - 4.0 * r * s3 + 6.0 * r2 * s2 - 3.0 * n * r2 * r2
+        mean = mean + r
         return cls(int(x.shape[0]), mean, m2, m3, m4)
 
     def update(self, rows) -> "FeatureMoments":

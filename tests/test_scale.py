@@ -1,0 +1,344 @@
+"""Scale: mergeable every-row moments, the streaming pass (threads, chunking,
+bounded memory), float32 precision against float64 references, the memory
+guard for huge samples and the progress bar."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import gaussaudit.io.readers as readers
+import gaussaudit.streaming as streaming
+from gaussaudit import audit
+from gaussaudit.errors import GaussAuditError
+from gaussaudit.io import open_dataset, write_parquet
+from gaussaudit.prep import sample_indices
+from gaussaudit.stats import feature_normality
+from gaussaudit.stats.histogram import StreamingHistogram
+from gaussaudit.stats.running import FeatureMoments, RunningMoments
+from gaussaudit.streaming import RowStats, read_pass
+from gaussaudit.streaming import tested_dtype as held_dtype
+
+from conftest import make_embeddings
+
+
+def _scipy_moments(x):
+    # Column by column: 1-D reductions are pairwise, so the references carry
+    # less round-off than axis-0 reductions of the whole matrix would.
+    # Each column is first shifted by a round number near its values, which is
+    # exact here (Sterbenz) and spares the reference a large offset's round-off.
+    shifts = [float(np.round(c[0])) for c in np.asarray(x, dtype=np.float64).T]
+    columns = [np.ascontiguousarray(c) - s for c, s in zip(np.asarray(x, dtype=np.float64).T, shifts)]
+    return {
+        "mean": np.array([c.mean() + s for c, s in zip(columns, shifts)]),
+        "variance": np.array([c.var() for c in columns]),
+        "skewness": np.array([stats.skew(c) for c in columns]),
+        "excess_kurtosis": np.array([stats.kurtosis(c) for c in columns]),
+    }
+
+
+def _assert_moments(summary, x, rtol=1e-10):
+    # float64 round-off of the merged moments on the skewed fixture's
+    # 1e6-offset feature reaches ~1e-12; sums of raw powers would be off by
+    # ~1e-4 there.
+    want = _scipy_moments(x)
+    assert summary.count == len(x)
+    for name, value in want.items():
+        # skewness and excess kurtosis are unitless and may sit near 0: absolute round-off there
+        atol = 1e-10 if name in ("skewness", "excess_kurtosis") else 1e-300
+        np.testing.assert_allclose(getattr(summary, name), value, rtol=rtol, atol=atol, err_msg=name)
+
+
+# ----------------------------------------------------------------------------
+# FeatureMoments: update / merge / result
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    rng = np.random.default_rng(11)
+    # Heavy tails, skew and a large common offset: the naive sums of powers
+    # would cancel badly here; the merged central sums must not.
+    x = np.column_stack([rng.lognormal(size=5000), rng.standard_t(3, size=5000), 1e6 + rng.standard_normal(5000),
+                         rng.laplace(size=5000) * 1e-8])
+    return x
+
+
+def test_merge_of_parts_equals_the_whole(skewed):
+    whole = FeatureMoments().update(skewed).result()
+    _assert_moments(whole, skewed)
+    bounds = [0, 1, 2, 700, 701, 2500, 4999, 5000]
+    parts = [FeatureMoments.of_chunk(skewed[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    merged = FeatureMoments()
+    for p in parts:
+        merged = merged.merge(p)
+    _assert_moments(merged.result(), skewed)
+    # a tree of merges (as workers of a distributed engine would combine) gives the same
+    tree = (parts[0].merge(parts[1]).merge(parts[2])).merge(parts[3].merge(parts[4].merge(parts[5].merge(parts[6]))))
+    _assert_moments(tree.result(), skewed)
+
+
+def test_merge_is_order_free_and_pure(skewed):
+    a, b = FeatureMoments.of_chunk(skewed[:1234]), FeatureMoments.of_chunk(skewed[1234:])
+    before = (a.count, a.mean.copy(), a.m4.copy())
+    ab, ba = a.merge(b).result(), b.merge(a).result()
+    for name in ("mean", "variance", "skewness", "excess_kurtosis"):
+        np.testing.assert_allclose(getattr(ab, name), getattr(ba, name), rtol=1e-12)
+    assert a.count == before[0] and np.array_equal(a.mean, before[1]) and np.array_equal(a.m4, before[2])
+
+
+def test_sequential_updates_equal_one_chunk(skewed):
+    state = FeatureMoments()
+    for start in range(0, len(skewed), 333):
+        state.update(skewed[start : start + 333])
+    _assert_moments(state.result(), skewed)
+
+
+def test_empty_states_and_constant_features():
+    x = np.column_stack([np.full(100, 3.7), np.random.default_rng(0).standard_normal(100)])
+    empty = FeatureMoments()
+    assert empty.merge(empty).count == 0
+    assert empty.merge(FeatureMoments.of_chunk(x)).count == 100
+    assert FeatureMoments.of_chunk(x[:0]).count == 0
+    res = FeatureMoments().update(x).result()
+    assert res.constant.tolist() == [True, False]
+    assert np.isnan(res.skewness[0]) and np.isnan(res.excess_kurtosis[0])
+    with pytest.raises(ValueError):
+        empty.result()
+    with pytest.raises(ValueError):
+        FeatureMoments.of_chunk(x).merge(FeatureMoments.of_chunk(np.ones((3, 5))))
+
+
+def test_row_stats_merge_keeps_the_first_nonfinite_row():
+    first, later = RowStats(nonfinite_rows=2, first_nonfinite=("a.npy", 5)), RowStats(nonfinite_rows=1, first_nonfinite=("b.npy", 0))
+    merged = RowStats().merge(first).merge(later)
+    assert merged.nonfinite_rows == 3 and merged.first_nonfinite == ("a.npy", 5)
+
+
+# ----------------------------------------------------------------------------
+# the streaming pass
+
+
+def _norm_rows(x):
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def sharded(tmp_path):
+    x = make_embeddings(12_000, 40, seed=3)
+    for i, part in enumerate(np.array_split(x, 7)):
+        write_parquet(tmp_path / f"part-{i}.parquet", part, layout="fixed_size_list")
+    return tmp_path, x
+
+
+def test_pass_covers_every_row_and_draws_the_seeded_sample(sharded, monkeypatch):
+    root, x = sharded
+    monkeypatch.setattr(readers, "CHUNK_VALUES", 1 << 14)  # many chunks per shard
+    monkeypatch.setattr(streaming, "_SLAB_VALUES", 1 << 12)
+    dataset = open_dataset(str(root))
+    chosen = sample_indices(len(x), 1500, seed=4)
+    result = read_pass(dataset, chosen, threads=2)
+    u = _norm_rows(x)
+    norms = np.linalg.norm(x.astype(np.float64), axis=1)
+    assert result.stats.norms.count == len(x)
+    np.testing.assert_allclose(result.stats.norms.cv, norms.std() / norms.mean(), rtol=1e-12)
+    _assert_moments(result.stats.moments.result(), u, rtol=1e-10)
+    assert result.stats.norm_histogram.count == len(x)
+    assert result.tested.dtype == np.float32 and result.tested.shape == (40, 1500)
+    # the same rows, in order; float32 rounding of x/‖x‖ at most one float32 ulp apart
+    np.testing.assert_allclose(result.tested, u[chosen].T, rtol=1.2e-7, atol=0)
+    np.testing.assert_allclose(result.tested_norms, norms[chosen], rtol=1e-15)
+
+
+def test_pass_is_identical_for_any_thread_count_and_chunking(sharded, monkeypatch):
+    root, x = sharded
+    dataset = open_dataset(str(root))
+    chosen = sample_indices(len(x), 2000, seed=1)
+    runs = []
+    for threads, chunk in ((1, 1 << 23), (2, 1 << 23), (2, 1 << 13), (5, 1 << 15)):
+        monkeypatch.setattr(readers, "CHUNK_VALUES", chunk)
+        runs.append(read_pass(dataset, chosen, threads=threads))
+    base = runs[0]
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.tested, base.tested)
+        a, b = other.stats.moments.result(), base.stats.moments.result()
+        np.testing.assert_allclose(a.excess_kurtosis, b.excess_kurtosis, rtol=1e-11)
+        np.testing.assert_allclose(other.stats.norms.cv, base.stats.norms.cv, rtol=1e-12)
+    # same chunking, different thread counts: bit for bit (states merge in row order)
+    assert runs[0].stats.moments.m4.tobytes() == runs[1].stats.moments.m4.tobytes()
+
+
+def test_pass_memory_does_not_grow_with_rows(tmp_path, monkeypatch):
+    """Peak traced memory of a scan with a fixed sample is the same for 4x the rows."""
+    monkeypatch.setattr(readers, "CHUNK_VALUES", 1 << 16)
+    peaks = {}
+    for n in (50_000, 200_000):
+        x = np.random.default_rng(n).standard_normal((n, 32)).astype(np.float32)
+        path = tmp_path / f"x{n}.npy"
+        np.save(path, x)
+        del x
+        tracemalloc.start()
+        report = audit(str(path), sample=2000, projections=8, pca_projections=4, mv_sample=200, energy_replicates=5)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert report.n_total == n and report.n_used == 2000 and report.moments.count == n
+    # 200k rows of float32 are 25.6 MB; the scan's peak stays at the 50k scan's
+    assert peaks[200_000] < 1.25 * peaks[50_000], peaks
+    assert peaks[200_000] < 12e6, peaks
+
+
+def test_report_moments_cover_every_row_not_just_the_sample():
+    x = make_embeddings(6000, 16, seed=8).astype(np.float64)
+    report = audit(x, sample=500)
+    assert report.n_used == 500 and report.moments.count == 6000
+    _assert_moments(report.moments, _norm_rows(x), rtol=1e-10)
+    raw = audit(x, sample=500, normalize=False)
+    _assert_moments(raw.moments, x, rtol=1e-10)
+    doc = report.to_dict(per_feature=True)
+    block = doc["metrics"]["moments_every_row"]
+    assert block["rows"] == 6000
+    np.testing.assert_allclose(block["skewness"]["median_abs"], np.median(np.abs(stats.skew(_norm_rows(x)))), rtol=1e-10)
+    np.testing.assert_allclose(doc["features"]["every_row_skewness"], stats.skew(_norm_rows(x)), rtol=1e-10)
+
+
+def test_nonfinite_rows_are_left_out_of_every_row_statistics():
+    x = make_embeddings(3000, 12, seed=2).astype(np.float64)
+    bad = x.copy()
+    bad[[10, 2000]] = np.nan
+    report = audit(bad, sample=0, drop_nonfinite=True)
+    kept = np.delete(x, [10, 2000], axis=0)
+    assert report.nonfinite_rows_dropped == 2 and report.n_used == 2998
+    _assert_moments(report.moments, _norm_rows(kept), rtol=1e-10)
+    norms = np.linalg.norm(kept, axis=1)
+    np.testing.assert_allclose(report.norm_cv, norms.std() / norms.mean(), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------
+# float32 precision
+
+
+@pytest.mark.parametrize(("dtype", "held"), [(np.float16, np.float32), (np.float32, np.float32), (np.int16, np.float32),
+                                              (np.int32, np.float64), (np.float64, np.float64), (np.int64, np.float64)])
+def test_tested_dtype(dtype, held):
+    assert held_dtype(dtype) == held
+
+
+def test_float32_input_tested_in_float32_matches_float64_reference():
+    """A float32 input's sample is held in float32; against the same rows
+    normalised and tested entirely in float64, nothing that matters moves."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((30_000, 48)) + 0.3 * rng.laplace(size=(30_000, 48))).astype(np.float32)
+    report = audit(x, sample=0, projections=0, pca_projections=0, mahalanobis=False, mv_sample=0)
+    ref = feature_normality(_norm_rows(x))
+    got = report.features
+    np.testing.assert_allclose(got.ad.statistic, ref.ad.statistic, rtol=1e-6)
+    np.testing.assert_allclose(got.ad.pvalue, ref.ad.pvalue, rtol=1e-5)
+    np.testing.assert_allclose(got.dp.pvalue, ref.dp.pvalue, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(got.dp.skewness, ref.dp.skewness, atol=1e-6)
+    np.testing.assert_allclose(got.dp.excess_kurtosis, ref.dp.excess_kurtosis, atol=1e-6)
+    assert report.ad_pass_fraction == np.mean(ref.ad.passes())
+    assert report.dp_pass_fraction == np.mean(ref.dp.pvalue > 0.05)
+    assert 0 < report.ad_pass_fraction < 1  # a mixed case, so the fractions mean something
+
+
+def test_float32_sorting_kernel_equals_float64_on_the_same_values():
+    """Sorting in float32 and summing in float64 is exact: the values are the same."""
+    x = np.random.default_rng(5).laplace(size=(20_001, 9)).astype(np.float32)
+    a, b = feature_normality(x), feature_normality(x.astype(np.float64))
+    for name in ("statistic", "pvalue"):
+        np.testing.assert_array_equal(getattr(a.ad, name), getattr(b.ad, name))
+        np.testing.assert_array_equal(getattr(a.dp, name), getattr(b.dp, name))
+
+
+# ----------------------------------------------------------------------------
+# the memory guard
+
+
+def test_sample_too_big_for_memory_fails_before_reading(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", np.zeros((100, 8), dtype=np.float32))
+    monkeypatch.setattr(streaming, "_available_memory", lambda: 1000)
+    with pytest.raises(GaussAuditError, match=r"--sample 0 keeps every row: 100 × 8 values as float32 need"):
+        audit(str(tmp_path / "x.npy"), sample=0)
+
+
+def test_memory_guard_cli_message(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((50, 4)))
+    code = ("import sys, gaussaudit.streaming as s; s._available_memory = lambda: 64; "
+            "from gaussaudit.cli import main; sys.argv = ['gaussaudit', 'scan', 'x.npy', '--sample', '0']; main()")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "Use a smaller --sample" in proc.stderr
+
+
+# ----------------------------------------------------------------------------
+# progress
+
+
+class Recorder:
+    def __init__(self):
+        self.stages, self.rows = [], 0
+
+    def stage(self, name, total=None):
+        self.stages.append((name, total))
+
+    def advance(self, n):
+        self.rows += n
+
+
+def test_library_progress_hears_every_row_and_each_stage(sharded):
+    root, x = sharded
+    rec = Recorder()
+    audit(str(root), progress=rec, sample=1000, calibrate=10)
+    assert rec.stages[0] == ("reading", len(x)) and rec.rows == len(x)
+    names = [name for name, _ in rec.stages]
+    for stage in ("covariance", "per-feature tests", "random projections", "principal projections",
+                  "Mahalanobis norms", "multivariate tests", "calibrating"):
+        assert stage in names, names
+
+
+def _scan(args, cwd, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR")}
+    env.update(env_extra or {})
+    env["COLUMNS"] = "100"
+    return subprocess.run([sys.executable, "-m", "gaussaudit", *args], cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def test_cli_progress_bar_on_a_terminal_and_silent_with_quiet(tmp_path):
+    np.save(tmp_path / "x.npy", make_embeddings(40_000, 64, seed=1))
+    tty = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    shown = _scan(["scan", "x.npy", "--json", "out.json"], tmp_path, tty)
+    assert shown.returncode == 0, shown.stderr
+    assert "reading rows" in shown.stderr and "rows/s" in shown.stderr and "ETA" in shown.stderr
+    assert "40,000/40,000 rows" in shown.stderr and "per-feature tests" in shown.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["input"]["n_total"] == 40_000
+
+    quiet = _scan(["scan", "x.npy", "--quiet"], tmp_path, tty)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+    piped = _scan(["scan", "x.npy", "--json", "-"], tmp_path)  # stderr not a terminal: no bar in logs
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert json.loads(piped.stdout)["input"]["n_total"] == 40_000
+
+
+def test_cli_compare_progress_names_each_input(tmp_path):
+    np.save(tmp_path / "a.npy", make_embeddings(3000, 16, seed=1))
+    np.save(tmp_path / "b.npy", make_embeddings(3000, 16, seed=2))
+    out = _scan(["compare", "a.npy", "b.npy", "--label", "first", "--label", "second", "--json", "c.json"],
+                tmp_path, {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "first: reading rows" in out.stderr and "second: reading rows" in out.stderr
+
+
+def test_streaming_histogram_and_running_moments_results():
+    values = np.random.default_rng(0).normal(5, 1, 1000)
+    m = RunningMoments().update(values[:400])
+    m2 = m.merge(RunningMoments().update(values[400:])).result()
+    np.testing.assert_allclose([m2.mean, m2.cv], [values.mean(), values.std() / values.mean()], rtol=1e-12)
+    h = StreamingHistogram().update(values)
+    counts, edges = h.result()
+    assert counts.sum() == 1000 and len(edges) == len(counts) + 1
