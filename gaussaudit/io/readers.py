@@ -68,7 +68,13 @@ def _read_npy_header(fh, source: str):
 
 
 class NpyShard(Shard):
-    """A ``.npy`` file, memory-mapped: chunks are read from disk on demand."""
+    """A ``.npy`` file, read a chunk of rows at a time.
+
+    C-order files are read with plain reads into a fresh chunk: pages of a
+    memory map would count toward the process's resident memory until the
+    kernel reclaims them (3 GB for a 3 GB file). Fortran-order files, whose
+    rows are not contiguous, are memory-mapped.
+    """
 
     def __init__(self, path: str) -> None:
         self.source = str(path)
@@ -78,6 +84,7 @@ class NpyShard(Shard):
                 offset = fh.tell()
         except OSError as exc:
             raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
+        self._fortran, self._offset = bool(fortran), offset
         self.dtype = check_dtype(dtype, self.source)
         self.n_rows, self.dim = check_shape(shape, self.source)
         expected = offset + self.n_rows * self.dim * self.dtype.itemsize
@@ -92,10 +99,23 @@ class NpyShard(Shard):
     def chunks(self) -> Iterator[np.ndarray]:
         if self.n_rows == 0:
             return
-        arr = np.load(self._path, mmap_mode="r", allow_pickle=False)
         step = chunk_rows(self.dim)
-        for start in range(0, self.n_rows, step):
-            yield np.asarray(arr[start : start + step])
+        if self._fortran:
+            arr = np.load(self._path, mmap_mode="r", allow_pickle=False)
+            for start in range(0, self.n_rows, step):
+                yield np.array(arr[start : start + step])
+            return
+        try:
+            with open(self._path, "rb") as fh:
+                fh.seek(self._offset)
+                for start in range(0, self.n_rows, step):
+                    rows = min(step, self.n_rows - start)
+                    chunk = np.empty((rows, self.dim), dtype=self.dtype)
+                    if fh.readinto(memoryview(chunk).cast("B")) != chunk.nbytes:
+                        raise GaussAuditError(f"{self.source}: ended early, at row {start} of {self.n_rows}.")
+                    yield chunk
+        except OSError as exc:
+            raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
 
 
 class NpzShard(Shard):

@@ -109,8 +109,9 @@ def resolve_device(name: str) -> str:
 def _torch_kernel(torch, y):
     """Moments and A² of each row of ``y``: a sorted (b, n) float64 tensor.
 
-    A line-by-line translation of ``_moments``, ``_feature_kernel`` and
-    ``_ad_statistic_sorted`` in :mod:`gaussaudit.stats.normality`.
+    The formulas of ``_row_moments`` and ``_ad_row`` in
+    :mod:`gaussaudit.stats.normality`, vectorised over the whole block (a GPU
+    wants one large launch, not a loop over rows).
     """
     n = y.shape[1]
     mean = y.mean(dim=1)

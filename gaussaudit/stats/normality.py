@@ -186,18 +186,6 @@ def _ad_row(row: np.ndarray, centred: np.ndarray, log_small: np.ndarray, mean: f
     return -n - total
 
 
-def _ad_statistic_sorted(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """A² of each row of ``y`` (float64, sorted ascending) against N(mean, std²)."""
-    b, n = y.shape
-    weights = (2.0 * np.arange(1, n + 1) - 1.0) / n
-    centred, scratch = np.empty(n), np.empty(n)
-    out = np.empty(b)
-    for r in range(b):
-        np.subtract(y[r], mean[r], out=centred)
-        out[r] = _ad_row(y[r], centred, scratch, mean[r], std[r], weights)
-    return out
-
-
 def _ad_pvalue(adjusted: np.ndarray) -> np.ndarray:
     """D'Agostino & Stephens (1986) p-value approximation for adjusted A²."""
     a = np.asarray(adjusted, dtype=np.float64)
