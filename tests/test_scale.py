@@ -365,3 +365,51 @@ def test_parquet_shards_release_what_they_read(tmp_path):
     assert dataset.n_rows == 200_000 and peaks[0] > 0
     assert max(peaks) < 1.5 * peaks[0], peaks  # retained data would grow it ~10x
     assert pa.total_allocated_bytes() - base < x.nbytes
+
+
+# ----------------------------------------------------------------------------
+# --device: the wiring (the torch kernel itself is tested in test_gpu_backend.py)
+
+
+def test_device_routes_feature_and_projection_tests_to_torch(monkeypatch):
+    """With a GPU "present" (torch's CPU device standing in for it), audit
+    sends the per-feature and both projection sets to the torch backend and
+    gets the numpy path's numbers."""
+    import gaussaudit.stats.gpu as gpu
+
+    calls = []
+    real = gpu.feature_normality_torch
+
+    def on_cpu(rows, device, **kw):
+        calls.append((device, rows.shape))
+        return real(rows, "cpu", **kw)
+
+    real_resolve = gpu.resolve_device
+    monkeypatch.setattr(gpu, "resolve_device", lambda name: "cuda" if name == "cuda" else real_resolve(name))
+    monkeypatch.setattr(gpu, "feature_normality_torch", on_cpu)
+    x = make_embeddings(4000, 24, seed=6)
+    cpu = audit(x, sample=0, mv_sample=0)
+    gpu_report = audit(x, sample=0, mv_sample=0, device="cuda")
+    assert [shape for _, shape in calls] == [(24, 4000), (128, 4000), (16, 4000)]
+    assert {device for device, _ in calls} == {"cuda"}
+    assert gpu_report.config.device == "cuda" and gpu_report.to_dict()["settings"]["device"] == "cuda"
+    for got, want in ((gpu_report.features, cpu.features), (gpu_report.projections_random.tests, cpu.projections_random.tests),
+                      (gpu_report.projections_pca.tests, cpu.projections_pca.tests)):
+        np.testing.assert_allclose(got.ad.statistic, want.ad.statistic, rtol=1e-9)
+        np.testing.assert_allclose(got.dp.pvalue, want.dp.pvalue, rtol=1e-9)
+    assert gpu_report.verdict.gaussian == cpu.verdict.gaussian
+
+
+def test_device_errors_are_usage_errors(tmp_path):
+    import torch
+
+    np.save(tmp_path / "x.npy", make_embeddings(500, 8, seed=1))
+    bad = _scan(["scan", "x.npy", "--device", "tpu"], tmp_path)
+    assert bad.returncode == 2 and "--device must be" in bad.stderr and "Traceback" not in bad.stderr
+    auto = _scan(["scan", "x.npy", "--device", "auto", "--json", "-"], tmp_path)
+    assert auto.returncode == 0, auto.stderr
+    want = "cuda" if torch.cuda.is_available() else "cpu"
+    assert json.loads(auto.stdout)["settings"]["device"] == want
+    if not torch.cuda.is_available():
+        cuda = _scan(["scan", "x.npy", "--device", "cuda"], tmp_path)
+        assert cuda.returncode == 2 and "no CUDA GPU" in cuda.stderr and "Traceback" not in cuda.stderr

@@ -21,9 +21,8 @@ from gaussaudit.errors import GaussAuditError
 from gaussaudit.stats.normality import (
     DP_MIN_SAMPLES,
     FeatureNormality,
-    _ad_result,
     _check_n,
-    _dp_result,
+    feature_normality_from_kernel,
 )
 from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
 from gaussaudit.stats.normality import _RESOLUTION as _RESOLUTION_NP
@@ -232,11 +231,4 @@ def feature_normality_torch(rows, device: str, *, max_block_values: int | None =
         out = {k: np.empty(0, dtype=bool if k == "constant" else np.float64) for k in keys}
     else:
         out = {k: np.concatenate(v) for k, v in parts.items()}
-    return FeatureNormality(
-        ad=_ad_result(out["a2"], n),
-        dp=_dp_result(out["m2"], out["m3"], out["m4"], out["constant"], n),
-        mean=out["mean"],
-        std=out["std"],
-        constant=out["constant"],
-        n=n,
-    )
+    return feature_normality_from_kernel(out, n)

@@ -382,7 +382,12 @@ def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: s
         from gaussaudit.stats.gpu import feature_normality_torch
 
         return feature_normality_torch(rows, device)
-    out = map_feature_blocks(_feature_kernel, rows, threads)
+    return feature_normality_from_kernel(map_feature_blocks(_feature_kernel, rows, threads), n)
+
+
+def feature_normality_from_kernel(out: dict[str, np.ndarray], n: int) -> FeatureNormality:
+    """Assemble the result from a kernel's per-feature moments and A² (the numpy
+    kernel's or the torch backend's): p-values and K² are computed here, once."""
     return FeatureNormality(
         ad=_ad_result(out["a2"], n),
         dp=_dp_result(out["m2"], out["m3"], out["m4"], out["constant"], n),
