@@ -1,8 +1,10 @@
 """``audit(source, config) -> AuditReport``: the library API the CLI is a thin layer over.
 
-Stages (DESIGN.md): read the source in chunks (io) → row norms on raw rows over
-every row, seeded uniform sample, L2 normalisation (prep) → per-feature tests
-(stats) → summaries and the verdict rule (here) → rendering (report).
+Stages (DESIGN.md): one streaming pass over the source (io → streaming.py:
+every-row partial states — norm moments, per-feature moments — and the seeded
+sample gathered into a feature-major buffer) → per-feature tests, projections
+and joint tests on the sample (analysis.py, stats) → summaries and the verdict
+rule (here) → rendering (report).
 """
 from __future__ import annotations
 
