@@ -201,8 +201,12 @@ def run_process(cmd: list[str], env: dict, mem_limit: float, time_limit: float |
         return Run(seconds, rss, error)
 
 
+#: Extra options for the gaussaudit runs (``--device cuda`` on a GPU machine).
+SCAN_EXTRA: list[str] = []
+
+
 def commands(path: str, scripts: dict[str, str], out_json: str) -> dict[str, list[str]]:
-    scan = [sys.executable, "-m", "gaussaudit", "scan", path, "--sample", "0", "-q"]
+    scan = [sys.executable, "-m", "gaussaudit", "scan", path, "--sample", "0", "-q", *SCAN_EXTRA]
     return {
         "full": scan,
         "per-feature": scan + PER_FEATURE_ONLY,
@@ -480,6 +484,8 @@ def growth(rows: list[Row], peers: list[str]) -> list[str]:
 
 def report(rows: list[Row], args, machine: list[str], done: bool) -> str:
     lines = ["# gaussaudit scaling benchmark (benchmarks/bench_scale.py)", ""]
+    if SCAN_EXTRA:
+        lines += [f"gaussaudit runs with {' '.join(SCAN_EXTRA)}", ""]
     lines += machine
     lines += ["", f"Seeded standard-normal float32 data; every entry is a whole process (start to exit, "
                   f"data in the page cache), best of {args.repeat} run{'s' if args.repeat > 1 else ''} "
@@ -526,11 +532,13 @@ def main() -> None:
     ap.add_argument("--markdown-out", metavar="FILE", help="also write the report as markdown to FILE")
     ap.add_argument("--overwrite", action="store_true", help="allow --markdown-out to replace an existing file")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="--device for the gaussaudit runs: cpu (default), cuda, auto")
     ap.add_argument("--tmpdir", default=None, help="folder for the temporary .npy files (default: system temp)")
     args = ap.parse_args()
 
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
+    SCAN_EXTRA[:] = [] if args.device == "cpu" else ["--device", args.device]
     if args.max_memory_gb is None:
         args.max_memory_gb = 0.7 * meminfo("MemTotal") / GB
     args.peers = [p for p in PEERS if p in args.peers]
