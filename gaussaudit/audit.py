@@ -18,7 +18,7 @@ from gaussaudit.io import open_dataset
 from gaussaudit.io.validation import check_int_option, check_nonfinite, check_row_count, configured
 from gaussaudit.prep import sample_indices
 from gaussaudit.progress import Progress, SilentProgress
-from gaussaudit.streaming import check_buffer_fits, read_pass, tested_dtype
+from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
 from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
 from gaussaudit.prep.whiten import WHITEN_METHODS
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
@@ -286,7 +286,7 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     n_total, dim = dataset.n_rows, dataset.dim
     chosen = sample_indices(n_total, config.sample, config.seed)
     n_chosen = n_total if chosen is None else len(chosen)
-    check_buffer_fits(n_chosen, dim, tested_dtype(dataset.dtype), config.sample)
+    check_buffer_fits(n_chosen, dim, sample_dtype(dataset.dtype), config.sample)
     streamed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads, progress=progress)
     every_row = streamed.stats
     check_nonfinite(every_row.nonfinite_rows, every_row.first_nonfinite, config.drop_nonfinite)

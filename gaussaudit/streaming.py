@@ -72,7 +72,7 @@ class PassResult:
     tested_norms: np.ndarray
 
 
-def tested_dtype(input_dtype) -> np.dtype:
+def sample_dtype(input_dtype) -> np.dtype:
     """Precision the sample is held in: float32 when the input has no more than
     that (float16/32, integers of up to 16 bits, booleans), float64 otherwise.
 
@@ -149,11 +149,27 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
         for any value: chunk states are merged in row order.
     progress : Progress, optional
         Told about the rows as they are done.
+
+    Returns
+    -------
+    PassResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gaussaudit.io import open_dataset
+    >>> from gaussaudit.prep import sample_indices
+    >>> x = np.random.default_rng(0).standard_normal((5000, 16)).astype(np.float32)
+    >>> result = read_pass(open_dataset(x), sample_indices(5000, 1000, seed=0))
+    >>> result.tested.shape, result.tested.dtype, result.stats.norms.count
+    ((16, 1000), dtype('float32'), 5000)
+    >>> result.stats.moments.result().count  # every row, not just the sample
+    5000
     """
     progress = progress or SilentProgress()
     n_total, dim = dataset.n_rows, dataset.dim
     n_chosen = n_total if chosen is None else len(chosen)
-    dtype = tested_dtype(dataset.dtype)
+    dtype = sample_dtype(dataset.dtype)
     tested = np.empty((dim, n_chosen), dtype=dtype)
     tested_norms = np.empty(n_chosen, dtype=np.float64)
     kept = np.ones(n_chosen, dtype=bool)  # sampled rows that turned out finite

@@ -23,7 +23,7 @@ from gaussaudit.stats import feature_normality
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.running import FeatureMoments, RunningMoments
 from gaussaudit.streaming import RowStats, read_pass
-from gaussaudit.streaming import tested_dtype as held_dtype
+from gaussaudit.streaming import sample_dtype as held_dtype
 
 from conftest import make_embeddings
 
@@ -225,7 +225,7 @@ def test_nonfinite_rows_are_left_out_of_every_row_statistics():
 
 @pytest.mark.parametrize(("dtype", "held"), [(np.float16, np.float32), (np.float32, np.float32), (np.int16, np.float32),
                                               (np.int32, np.float64), (np.float64, np.float64), (np.int64, np.float64)])
-def test_tested_dtype(dtype, held):
+def test_sample_dtype(dtype, held):
     assert held_dtype(dtype) == held
 
 
