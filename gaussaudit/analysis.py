@@ -22,7 +22,7 @@ from gaussaudit.stats.multivariate import (
     mardia,
 )
 from gaussaudit.stats.normality import FeatureNormality, feature_normality
-from gaussaudit.stats.projections import ProjectionResult, projection_normality, random_directions
+from gaussaudit.stats.projections import ProjectionResult, projection_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
 
 #: Fewest subsample rows per tested dimension in the multivariate tests.

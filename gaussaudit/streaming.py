@@ -111,9 +111,9 @@ def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int) -> None
     )
 
 
-def _chunk_stats(chunk: np.ndarray, normalize: bool, source: str, local_start: int):
-    """RowStats of one chunk, its prepared rows and raw norms, and its finite mask."""
-    x = np.asarray(chunk, dtype=np.float64)
+def _slab_stats(rows: np.ndarray, normalize: bool, source: str, local_start: int):
+    """RowStats of one slab of rows, its prepared rows and raw norms, and its finite mask."""
+    x = np.asarray(rows, dtype=np.float64)
     finite = np.isfinite(x).all(axis=1)
     everything_finite = bool(finite.all())
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows: counted, then left out
@@ -192,7 +192,7 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
         # than whole chunks that spill to memory on every pass.
         state = None
         for s in range(0, len(chunk), slab):
-            stats, prepared, norms, finite = _chunk_stats(chunk[s : s + slab], normalize, shard_source, local_start + s)
+            stats, prepared, norms, finite = _slab_stats(chunk[s : s + slab], normalize, shard_source, local_start + s)
             write_sample(start + s, prepared, norms, finite)
             state = stats if state is None else state.merge(stats)
         return state or RowStats(), len(chunk)

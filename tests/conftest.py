@@ -16,15 +16,21 @@ import pytest
 CLI_TIMEOUT = 120
 
 
-def run_cli(*args, cwd: str | os.PathLike | None = None, exe: list[str] | None = None) -> tuple[int, str, str]:
+def run_cli(*args, cwd: str | os.PathLike | None = None, exe: list[str] | None = None,
+            env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
     """Run ``python -m gaussaudit ARGS`` (or ``exe ARGS``) and return
-    ``(returncode, stdout, stderr)`` as text."""
+    ``(returncode, stdout, stderr)`` as text. ``env`` sets environment
+    variables on top of this process's (``None`` removes one)."""
     cmd = list(exe) if exe is not None else [sys.executable, "-m", "gaussaudit"]
+    environ = None
+    if env is not None:
+        environ = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
     proc = subprocess.run(
         [*cmd, *map(str, args)],
         cwd=None if cwd is None else str(cwd),
         capture_output=True,
         timeout=CLI_TIMEOUT,
+        env=environ,
     )
     return (
         proc.returncode,

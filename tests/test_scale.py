@@ -4,10 +4,10 @@ guard for huge samples and the progress bar."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tracemalloc
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from gaussaudit.stats.running import FeatureMoments, RunningMoments
 from gaussaudit.streaming import RowStats, read_pass
 from gaussaudit.streaming import sample_dtype as held_dtype
 
-from conftest import make_embeddings
+from conftest import make_embeddings, run_cli
 
 
 def _scipy_moments(x):
@@ -303,10 +303,10 @@ def test_library_progress_hears_every_row_and_each_stage(sharded):
 
 
 def _scan(args, cwd, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR")}
-    env.update(env_extra or {})
-    env["COLUMNS"] = "100"
-    return subprocess.run([sys.executable, "-m", "gaussaudit", *args], cwd=cwd, capture_output=True, text=True, env=env)
+    """The CLI with no inherited terminal overrides, 100 columns, plus ``env_extra``."""
+    env = {"TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None, "FORCE_COLOR": None, "COLUMNS": "100", **(env_extra or {})}
+    rc, out, err = run_cli(*args, cwd=cwd, env=env)
+    return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
 
 
 def test_cli_progress_bar_on_a_terminal_and_silent_with_quiet(tmp_path):

@@ -199,7 +199,6 @@ class ParquetShard(Shard):
 
     def __init__(self, path: str, column: str | None = None) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         self.source = str(path)
         self._path = path

@@ -23,14 +23,13 @@ from gaussaudit.stats.normality import (
     FeatureNormality,
     _check_n,
     feature_normality_from_kernel,
+    is_constant,
 )
 from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
-from gaussaudit.stats.normality import _RESOLUTION as _RESOLUTION_NP
 from gaussaudit.stats.normality import _SQRT1_2 as _SQRT1_2_NP
 
 # The numpy kernel's constants as Python floats, so they never meet a tensor as numpy scalars.
 _FAR_TAIL = float(_FAR_TAIL_NP)
-_RESOLUTION = float(_RESOLUTION_NP)
 _SQRT1_2 = float(_SQRT1_2_NP)
 
 #: Values (features × samples) per block sent to the device by default: 2^26,
@@ -120,7 +119,7 @@ def _torch_kernel(torch, y):
     m3 = (sq * centred).sum(dim=1) / n
     m4 = (sq * sq).sum(dim=1) / n
     del sq
-    constant = (m2 <= (_RESOLUTION * mean) ** 2) | (m2 == 0)
+    constant = is_constant(mean, m2)
     std = torch.sqrt(m2 * (n / (n - 1.0)))  # ddof=1, as scipy.stats.anderson
     safe_std = torch.where(constant, torch.ones_like(std), std)
 

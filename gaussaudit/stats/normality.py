@@ -39,7 +39,7 @@ _SQRT1_2 = np.sqrt(0.5)
 _FAR_TAIL = 30.0
 # A feature whose variance is below this share of its squared mean is constant up
 # to rounding; scipy's skew/kurtosis use the same cut-off to return NaN.
-_RESOLUTION = np.finfo(np.float64).resolution
+_RESOLUTION = float(np.finfo(np.float64).resolution)  # a Python float: also meets torch tensors
 
 
 @dataclass(frozen=True)
@@ -138,10 +138,12 @@ def _moments(block: np.ndarray) -> dict[str, np.ndarray]:
     for r in range(b):
         stats[:, r] = _row_moments(block[r], centred, squared)
     mean, m2, m3, m4 = stats
-    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": _is_constant(mean, m2)}
+    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": is_constant(mean, m2)}
 
 
-def _is_constant(mean: np.ndarray, m2: np.ndarray) -> np.ndarray:
+def is_constant(mean, m2):
+    """Zero variance up to rounding: ``m2`` (population variance) at most the
+    squared resolution of ``mean`` (scipy's skew/kurtosis cut-off for NaN)."""
     return (m2 <= (_RESOLUTION * mean) ** 2) | (m2 == 0)
 
 
@@ -244,15 +246,19 @@ def _feature_kernel(block: np.ndarray) -> dict[str, np.ndarray]:
     row64, centred, scratch = np.empty(n), np.empty(n), np.empty(n)
     stats = np.empty((4, b))
     a2 = np.full(b, np.nan)  # NaN for constant features
+    ddof1 = n / (n - 1.0)  # A² standardises with the ddof=1 std, as scipy.stats.anderson
     for r in range(b):
-        row = y[r] if y.dtype == np.float64 else np.copyto(row64, y[r]) or row64
+        if y.dtype == np.float64:
+            row = y[r]
+        else:
+            np.copyto(row64, y[r])
+            row = row64
         mean, m2, m3, m4 = stats[:, r] = _row_moments(row, centred, scratch)
-        if not _is_constant(mean, m2):
-            a2[r] = _ad_row(row, centred, scratch, mean, np.sqrt(m2 * (n / (n - 1.0))), weights)
+        if not is_constant(mean, m2):
+            a2[r] = _ad_row(row, centred, scratch, mean, np.sqrt(m2 * ddof1), weights)
     mean, m2, m3, m4 = stats
-    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": _is_constant(mean, m2),
-            "std": np.sqrt(m2 * (n / (n - 1.0))),  # ddof=1, as scipy.stats.anderson
-            "a2": a2}
+    return {"mean": mean, "m2": m2, "m3": m3, "m4": m4, "constant": is_constant(mean, m2),
+            "std": np.sqrt(m2 * ddof1), "a2": a2}
 
 
 # ----------------------------------------------------------------------------

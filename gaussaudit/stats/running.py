@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_RESOLUTION = np.finfo(np.float64).resolution
+from gaussaudit.stats.normality import is_constant
 
 
 @dataclass
@@ -213,8 +213,7 @@ class FeatureMoments:
             raise ValueError("no rows seen")
         n = self.count
         variance = self.m2 / n
-        # The per-feature tests' cut-off: variance this small against the mean is rounding.
-        constant = (variance <= (_RESOLUTION * self.mean) ** 2) | (variance == 0)
+        constant = is_constant(self.mean, variance)  # the per-feature tests' own rule
         with np.errstate(divide="ignore", invalid="ignore"):
             skewness = np.where(constant, np.nan, (self.m3 / n) / variance**1.5)
             kurtosis = np.where(constant, np.nan, (self.m4 / n) / variance**2 - 3.0)
