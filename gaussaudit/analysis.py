@@ -1,16 +1,27 @@
-"""Everything the audit computes on the prepared sample: per-feature tests,
-projections, whitening, Mahalanobis norms, multivariate tests, and the
-calibrated null built by running the same analysis on Gaussian surrogates."""
+"""Everything the audit computes on the prepared sample: per-feature tests of
+both preparations (the paper's Table 2 pair), projections, whitening, the joint
+tests of the raw rows, uniformity of the normalised rows, and the headline
+tests with their null bands, from Gaussian surrogates prepared as the data were."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
-from gaussaudit.stats._blocks import parallel_map
+from gaussaudit.stats._blocks import map_feature_blocks
 from gaussaudit.stats.calibration import NullBand, null_band
+from gaussaudit.stats.headline import (
+    NULLS,
+    QUESTIONS,
+    GaussianNull,
+    HeadlineTest,
+    data_seed,
+    monte_carlo_p,
+    surrogate_statistics,
+    view_statistics,
+)
 from gaussaudit.stats.multivariate import (
     EnergyResult,
     HenzeZirklerResult,
@@ -18,24 +29,30 @@ from gaussaudit.stats.multivariate import (
     MardiaResult,
     energy_test,
     henze_zirkler,
-    mahalanobis_from_d2,
     mardia,
 )
-from gaussaudit.stats.normality import FeatureNormality, feature_normality
+from gaussaudit.stats.normality import (
+    FeatureNormality,
+    _feature_kernel,
+    feature_normality,
+    feature_normality_from_kernel,
+)
 from gaussaudit.stats.projections import ProjectionResult, projection_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
+from gaussaudit.stats.sphere import UniformityResult, uniformity_from_moments
 
 #: Fewest subsample rows per tested dimension in the multivariate tests.
 MV_ROWS_PER_DIM = 5
-_MAHALANOBIS_COLUMNS = 8192
 
 
 @dataclass(frozen=True)
 class MultivariateResult:
-    """Mardia, Henze-Zirkler and energy tests on a seeded row subsample.
+    """Mardia, Henze-Zirkler, energy and Mahalanobis tests of the *raw* rows, on
+    a seeded row subsample.
 
     ``dim`` dimensions were tested: the whole space, or the top principal
-    components (``explained`` = their share of variance) when d is large.
+    components of the raw rows (``explained`` = their share of variance) when
+    d is large. ``mahalanobis`` is None with ``--no-mahalanobis``.
     """
 
     n: int
@@ -45,6 +62,30 @@ class MultivariateResult:
     mardia: MardiaResult
     henze_zirkler: HenzeZirklerResult
     energy: EnergyResult
+    mahalanobis: MahalanobisResult | None = None
+
+
+@dataclass(frozen=True)
+class NullCalibration:
+    """The headline tests and the null bands, from one set of Gaussian surrogates.
+
+    ``tests`` holds one :class:`~gaussaudit.stats.headline.HeadlineTest` per
+    question ("raw", "normalised"); ``bands[question][metric]`` where the
+    data's value of each metric falls among the surrogates' (all at the
+    test's own n, on the same rows); ``norm_cv`` the band of the norm CV.
+    """
+
+    replicates: int
+    n: int
+    alpha: float
+    tests: dict
+    bands: dict
+    norm_cv: NullBand
+    norm_cv_formula: float
+
+    @property
+    def gaussian(self) -> bool:
+        return all(t.gaussian for t in self.tests.values())
 
 
 @dataclass(frozen=True)
@@ -54,31 +95,46 @@ class SampleAnalysis:
     effective_rank: int | None
     random: ProjectionResult | None
     pca: ProjectionResult | None
-    mahalanobis: MahalanobisResult | None
     multivariate: MultivariateResult | None
     notes: tuple[str, ...]
     qq: tuple[QQFeature, ...] = ()
+    #: Per-feature tests of the other preparation (raw rows when the tests
+    #: ran on normalised ones, and the reverse): the paper's Table 2 pair.
+    other_features: FeatureNormality | None = None
+    uniformity: UniformityResult | None = None
+    calibration: NullCalibration | None = None
 
 
-def _needs_basis(config, full: bool) -> bool:
-    return bool(config.whiten or config.pca_projections or (full and (config.mahalanobis or config.mv_sample)))
+def _needs_basis(config) -> bool:
+    return bool(config.whiten or config.pca_projections or config.mv_sample or config.calibrate)
 
 
-def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: bool = True,
+def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms: np.ndarray,
             progress: Progress | None = None) -> SampleAnalysis:
     """Run the configured analyses on feature-major prepared data (d × n).
 
-    ``full=False`` skips what calibration does not use (Mahalanobis norms and
-    the multivariate tests, which carry p-values of their own). ``progress``
-    hears the name of each stage as it starts.
+    ``norms`` are the raw norms of the tested rows: with them the raw and the
+    normalised rows are both at hand (one multiplies the other column by
+    column), so each question gets the rows it is about. ``progress`` hears the
+    name of each stage as it starts.
     """
     d, n = tested.shape
     progress = progress or SilentProgress()
     notes: list[str] = []
-    basis = None
-    if _needs_basis(config, full):
+    norms = np.asarray(norms, dtype=np.float64)
+    safe = np.where(norms > 0, norms, 1.0)
+    # tested × to_raw = raw rows; tested × to_normalised = normalised rows
+    to_raw = norms if config.normalize else None
+    to_normalised = None if config.normalize else 1.0 / safe
+    basis = raw_basis = None
+    if _needs_basis(config):
         progress.stage("covariance")
         basis = covariance_basis(tested)
+        # The raw rows' covariance (joint tests, surrogates) from the headline
+        # test's rows: the surrogates then fit the very rows they are compared with.
+        test_rows = _test_rows(n, config)
+        raw_basis = (covariance_basis(tested[:, test_rows], scale=None if to_raw is None else to_raw[test_rows])
+                     if config.normalize or len(test_rows) < n else basis)
 
     if config.whiten:
         coords = whiten(tested, config.whiten, basis)
@@ -89,12 +145,13 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
         coords, space = tested, "coordinates"
     progress.stage("per-feature tests")
     features = feature_normality(coords, axis=1, threads=config.threads, device=config.device)
-    qq = qq_samples(coords, features) if full else ()
+    other = _scaled_feature_normality(tested, to_raw if config.normalize else to_normalised, config)
+    qq = qq_samples(coords, features)
 
     random = None
     if directions is not None:
         progress.stage("random projections")
-        random = projection_normality(tested, directions, "random", threads=config.threads, keep_qq=full,
+        random = projection_normality(tested, directions, "random", threads=config.threads, keep_qq=True,
                                       device=config.device)
 
     pca = None
@@ -102,46 +159,43 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, full: 
         k = min(config.pca_projections, basis.rank)
         progress.stage("principal projections")
         pca = projection_normality(tested, basis.eigenvectors[:, :k], "pca", threads=config.threads,
-                                   explained=float(basis.explained[k - 1]), keep_qq=full, device=config.device)
+                                   explained=float(basis.explained[k - 1]), keep_qq=True, device=config.device)
 
-    mahal = None
     multivariate = None
-    if full and config.mahalanobis:
-        if n - basis.rank - 1 > 0:
-            progress.stage("Mahalanobis norms")
-            mahal = mahalanobis_from_d2(_squared_mahalanobis(tested, basis), basis.rank)
-        else:
-            notes.append(f"Mahalanobis test skipped: rank {basis.rank} needs more than {basis.rank + 1} rows, got {n}")
-    if full and config.mv_sample:
+    if config.mv_sample:
         progress.stage("multivariate tests")
-        multivariate = _multivariate(tested, basis, config, notes)
-    return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, mahal, multivariate,
-                          tuple(notes), qq)
+        multivariate = _multivariate(tested, to_raw, raw_basis, config, notes)
+    elif config.mahalanobis:
+        notes.append("Mahalanobis test skipped: it runs on the multivariate subsample (--mv-sample 0)")
+
+    uniformity = None
+    if basis is not None:
+        sphere = basis if config.normalize else covariance_basis(tested, scale=to_normalised)
+        uniformity = uniformity_from_moments(sphere.mean, sphere.eigenvalues, sphere.eigenvectors, n)
+
+    calibration = None
+    if config.calibrate:
+        progress.stage("calibrating")
+        calibration = _calibrate(tested, norms, raw_basis, directions, config, test_rows)
+    return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, multivariate,
+                          tuple(notes), qq, other, uniformity, calibration)
 
 
-def _squared_mahalanobis(tested: np.ndarray, basis: CovarianceBasis) -> np.ndarray:
-    """D² of every sample (column) in the rank-r eigenbasis.
-
-    The r × d × n product runs in float32, half the time of float64: D² comes
-    out to ~1e-7 relative, far below what the KS test on n values resolves
-    (1/n). Columns go a block at a time, so no centred copy of the whole sample
-    is made.
-    """
-    r = basis.rank
-    scale = (basis.eigenvectors[:, :r] / np.sqrt(basis.eigenvalues[:r])).astype(np.float32)
-    mean = basis.mean.astype(np.float32)[:, None]
+def _scaled_feature_normality(tested: np.ndarray, scale: np.ndarray, config) -> FeatureNormality:
+    """The per-feature tests of ``tested`` × ``scale`` (column-wise), a block of
+    features at a time: no second copy of the sample."""
     n = tested.shape[1]
-    d2 = np.empty(n)
-    for start in range(0, n, _MAHALANOBIS_COLUMNS):
-        centred = tested[:, start : start + _MAHALANOBIS_COLUMNS].astype(np.float32)
-        centred -= mean
-        scores = scale.T @ centred
-        scores *= scores
-        d2[start : start + _MAHALANOBIS_COLUMNS] = scores.sum(axis=0, dtype=np.float64)
-    return d2
+    factor = np.asarray(scale, dtype=tested.dtype)
+    if config.device != "cpu":
+        return feature_normality(tested * factor, axis=1, device=config.device)
+    return feature_normality_from_kernel(
+        map_feature_blocks(lambda block: _feature_kernel(block * factor), tested, config.threads), n)
 
 
-def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: list[str]) -> MultivariateResult | None:
+def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: CovarianceBasis, config,
+                  notes: list[str]) -> MultivariateResult | None:
+    """The joint tests ask "is it Gaussian?" of the raw rows (normalised rows lie
+    on a sphere and are never jointly Gaussian), in the raw rows' top PCs."""
     d, n = tested.shape
     m = min(config.mv_sample, n)
     rng = np.random.default_rng([config.seed, 2])
@@ -155,8 +209,15 @@ def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: lis
         notes.append(f"d = {d} is near or above the multivariate subsample ({m} rows): "
                      f"tested the top {p} principal components instead ({MV_ROWS_PER_DIM}+ rows per dimension)")
     elif p < d:
-        notes.append(f"multivariate tests on the top {p}/{d} principal components (--mv-dims)")
-    y = (basis.eigenvectors[:, :p].T @ tested[:, rows]).T
+        notes.append(f"multivariate tests on the top {p}/{d} principal components of the raw rows (--mv-dims)")
+    sub = tested[:, rows].astype(np.float64)
+    if to_raw is not None:
+        sub *= to_raw[rows]
+    y = (basis.eigenvectors[:, :p].T @ sub).T
+    seed = data_seed(config.seed, y[: min(m, 64)].ravel())
+    energy = energy_test(y, replicates=config.energy_replicates, seed=seed, threads=config.threads,
+                         mahalanobis=config.mahalanobis)
+    energy, mahal = energy if config.mahalanobis else (energy, None)
     return MultivariateResult(
         n=m,
         dim=p,
@@ -164,84 +225,65 @@ def _multivariate(tested: np.ndarray, basis: CovarianceBasis, config, notes: lis
         explained=float(basis.explained[p - 1]) if p < d else 1.0,
         mardia=mardia(y),
         henze_zirkler=henze_zirkler(y),
-        energy=energy_test(y, replicates=config.energy_replicates, seed=config.seed, threads=config.threads),
+        energy=energy,
+        mahalanobis=mahal,
     )
 
 
-# ----------------------------------------------------------------------------
-# summaries shared by the observed data and the surrogates
+def _test_rows(n: int, config) -> np.ndarray:
+    """The headline test's rows: a seeded subsample of at most ``test_sample``."""
+    m = min(config.test_sample, n) if config.test_sample else n
+    if m >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([config.seed, 5]).choice(n, size=m, replace=False))
 
 
-def _mean(values: np.ndarray, ok: np.ndarray) -> float:
-    return float(np.mean(values[ok])) if ok.any() else float("nan")
+def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis, directions, config,
+               rows: np.ndarray) -> NullCalibration:
+    """The headline tests: the data's statistics on ``rows`` (at most
+    ``config.test_sample`` tested rows), against ``config.calibrate`` surrogates of
+    that size from N(raw mean, raw covariance), each prepared both ways."""
+    m = len(rows)
+    raw = tested[:, rows].astype(np.float32)
+    if config.normalize:
+        raw *= norms[rows].astype(np.float32)
+    observed, observed_cv = view_statistics(raw, directions, None, config.alpha)
+    null_model = GaussianNull.fit(raw_basis, m)
+    seed = data_seed(config.seed, raw_basis.mean, raw_basis.eigenvalues)
+    null = surrogate_statistics(null_model, directions, None, config.calibrate, seed, alpha=config.alpha,
+                                threads=config.threads)
+    tests, bands = {}, {}
+    for question in QUESTIONS:
+        stats = [s[0][question] for s in null]
+        values = np.array([s.statistic for s in stats])
+        p = monte_carlo_p(observed[question].statistic, values)
+        tests[question] = HeadlineTest(question=question, gaussian=bool(p > config.alpha), alpha=config.alpha,
+                                       p_value=p, statistic=observed[question].statistic, null=NULLS[question],
+                                       replicates=config.calibrate, n=m, null_statistics=values)
+        bands[question] = {name: null_band([getattr(s, attr) for s in stats], getattr(observed[question], attr))
+                           for name, attr in BAND_METRICS.items()}
+    cv_band = null_band([s[1] for s in null], observed_cv)
+    return NullCalibration(replicates=config.calibrate, n=m, alpha=config.alpha, tests=tests, bands=bands,
+                           norm_cv=cv_band, norm_cv_formula=gaussian_norm_cv(raw_basis))
 
 
-def calibrated_metrics(analysis: SampleAnalysis, norm_cv: float) -> dict[str, float]:
-    """The metrics the calibrated null covers, by their JSON names."""
-    f = analysis.features
-    ok = ~f.constant
-    out = {
-        "norm_cv": norm_cv,
-        "ad.mean": _mean(f.ad.statistic, ok),
-        "ad.pass_fraction": _mean(f.ad.passes().astype(float), ok),
-        "dp.mean_p": _mean(f.dp.pvalue, ok),
-        "dp.pass_fraction": _mean((f.dp.pvalue > 0.05).astype(float), ok),
-    }
-    for proj in (analysis.random, analysis.pca):
-        if proj is not None:
-            out[f"projections.{proj.kind}.ad.mean"] = proj.ad_mean
-            out[f"projections.{proj.kind}.dp.mean_p"] = proj.dp_mean_p
-    return out
+#: Metrics with a null band: JSON name → ViewStatistics attribute.
+BAND_METRICS = {
+    "statistic": "statistic",
+    "dp.mean_p": "dp_mean_p",
+    "dp.pass_fraction": "dp_pass_fraction",
+    "skewness.median_abs": "skewness_median_abs",
+    "excess_kurtosis.median_abs": "excess_kurtosis_median_abs",
+}
 
 
-@dataclass(frozen=True)
-class CalibrationResult:
-    """Null bands of every calibrated metric, and the calibrated verdict.
-
-    The null: R Gaussian samples with the raw sample's mean and covariance, the
-    same n and d, each prepared and analysed exactly as the data were.
-    Calibrated verdict: Gaussian iff the mean A² is at most the null's 95th
-    percentile and the mean DP p-value at least the null's 5th.
-    """
-
-    replicates: int
-    metrics: dict[str, NullBand]
-
-    @property
-    def gaussian(self) -> bool:
-        ad, dp = self.metrics["ad.mean"], self.metrics["dp.mean_p"]
-        return bool(ad.observed <= ad.null_high and dp.observed >= dp.null_low)
+def gaussian_norm_cv(basis: CovarianceBasis) -> float:
+    """CV of ‖x‖ for x ~ N(μ, Σ), to first order: ½·√(4μᵀΣμ + 2 tr Σ²)/(‖μ‖² + tr Σ);
+    1/√(2·PR) when μ = 0, with PR = (tr Σ)²/tr Σ² the participation ratio."""
+    lam = basis.eigenvalues
+    along = basis.eigenvectors.T @ basis.mean
+    var_sq = 4 * float(np.sum(lam * along**2)) + 2 * float(np.sum(lam**2))
+    mean_sq = float(basis.mean @ basis.mean) + float(lam.sum())
+    return 0.5 * np.sqrt(var_sq) / mean_sq if mean_sq > 0 else float("nan")
 
 
-def calibrate(raw: np.ndarray, config, observed: dict[str, float], directions: np.ndarray | None) -> CalibrationResult:
-    """Run the analysis on ``config.calibrate`` Gaussian surrogates of ``raw``
-    (feature-major raw rows of the sample) and place ``observed`` in their null.
-
-    Surrogates share the covariance factor and the random directions, and run
-    on a thread pool (each on its own seeded stream, so results do not depend
-    on the number of threads).
-    """
-    d, n = raw.shape
-    basis = covariance_basis(raw)
-    factor = basis.eigenvectors[:, : basis.rank] * np.sqrt(basis.eigenvalues[: basis.rank])
-    streams = np.random.SeedSequence([config.seed, 3]).spawn(config.calibrate)
-    inner = _single_threaded(config)
-
-    def surrogate(stream) -> dict[str, float]:
-        z = np.random.default_rng(stream).standard_normal((basis.rank, n))
-        x = factor @ z
-        x += basis.mean[:, None]
-        norms = np.sqrt(np.einsum("ij,ij->j", x, x))
-        cv = float(norms.std() / norms.mean())
-        if config.normalize:
-            x /= np.where(norms > 0, norms, 1.0)
-        return calibrated_metrics(analyse(x, inner, directions=directions, full=False), cv)
-
-    null = parallel_map(surrogate, streams, config.threads)
-    bands = {name: null_band([s[name] for s in null], value) for name, value in observed.items()}
-    return CalibrationResult(replicates=config.calibrate, metrics=bands)
-
-
-def _single_threaded(config):
-    # Surrogates already run in parallel; nested pools would only add overhead.
-    return replace(config, threads=1)

@@ -19,13 +19,15 @@ from gaussaudit.io.validation import check_int_option, check_nonfinite, check_ro
 from gaussaudit.prep import sample_indices
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
-from gaussaudit.analysis import CalibrationResult, MultivariateResult, analyse, calibrate, calibrated_metrics
+from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
 from gaussaudit.prep.whiten import WHITEN_METHODS
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
+from gaussaudit.stats.headline import HeadlineTest, check_replicates
 from gaussaudit.stats.running import MomentsSummary
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
+from gaussaudit.stats.sphere import UniformityResult
 from gaussaudit.stats.qq import QQFeature  # noqa: F401  (part of the report API)
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
@@ -66,18 +68,28 @@ class AuditConfig:
     whiten : {None, "pca", "zca"}
         Run the per-feature tests on whitened coordinates.
     mahalanobis : bool, default True
-        Test squared Mahalanobis norms against their law under normality.
+        Test squared Mahalanobis norms of the raw rows against their exact law
+        under normality (on the multivariate subsample, Monte Carlo p-value).
     mv_sample : int, default 2000
-        Rows (seeded subsample) for the Mardia, Henze-Zirkler and energy tests;
-        0 skips them.
+        Rows (seeded subsample) for the joint tests of the raw rows (Mardia,
+        Henze-Zirkler, energy, Mahalanobis); 0 skips them.
     mv_dims : int, default 16
         The multivariate tests run on at most this many top principal
         components (and at most one per 5 subsample rows).
-    energy_replicates : int, default 49
-        Parametric-bootstrap replicates for the energy test's p-value.
-    calibrate : int, default 0
-        Gaussian surrogates (same mean, covariance, n, d) for null bands of each
-        metric and a calibrated verdict; 0 skips calibration.
+    energy_replicates : int, default 19
+        Replicates for the energy and Mahalanobis Monte Carlo p-values;
+        (R + 1)·alpha must be a whole number for an exact level.
+    calibrate : int, default 19
+        Gaussian surrogates (the raw sample's mean and covariance, the test's
+        n, prepared as the data were) for the headline tests and the null
+        bands; R + 1 must be a multiple of 20 (19, 39, 59, 99, …); 0 skips the
+        headline tests.
+    test_sample : int, default 5000
+        Rows (seeded subsample of the tested rows) the headline tests and null
+        bands use; 0 = every tested row. The surrogates cost about R times the
+        per-feature moments of this many rows.
+    alpha : float, default 0.05
+        Level of the headline tests.
     device : {"cpu", "cuda", "cuda:N", "auto"}
         Where the per-feature and projection tests run: ``cuda`` uses torch on
         a GPU (the extract extra), equal to the CPU results to ~1e-10; ``auto``
@@ -98,9 +110,11 @@ class AuditConfig:
     mahalanobis: bool = True
     mv_sample: int = 2000
     mv_dims: int = 16
-    energy_replicates: int = 49
-    calibrate: int = 0
+    energy_replicates: int = 19
+    calibrate: int = 19
     device: str = "cpu"
+    test_sample: int = 5000
+    alpha: float = 0.05
 
     def validated(self) -> "AuditConfig":
         check_int_option("--sample", self.sample, minimum=20, allowed_zero=True)
@@ -116,7 +130,19 @@ class AuditConfig:
         check_int_option("--mv-sample", self.mv_sample, minimum=20, allowed_zero=True)
         check_int_option("--mv-dims", self.mv_dims, minimum=1)
         check_int_option("--energy-replicates", self.energy_replicates, minimum=1)
-        check_int_option("--calibrate", self.calibrate, minimum=10, allowed_zero=True)
+        check_int_option("--calibrate", self.calibrate, minimum=19, allowed_zero=True)
+        check_int_option("--test-sample", self.test_sample, minimum=20, allowed_zero=True)
+        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 0.5:
+            raise GaussAuditError(f"--alpha must be a number between 0 and 0.5; got {self.alpha!r}.")
+        if self.calibrate:
+            why = check_replicates(self.calibrate, self.alpha)
+            if why:
+                raise GaussAuditError(f"--calibrate: {why}.")
+        levels = (self.energy_replicates + 1) * self.alpha
+        if self.mv_sample and abs(levels - round(levels)) > 1e-9:
+            raise GaussAuditError(
+                f"--energy-replicates: (R + 1) × alpha must be a whole number for an exact {100 * self.alpha:g}% "
+                f"level (R = 19, 39, 99, … at alpha 0.05); got R = {self.energy_replicates}.")
         if self.device != "cpu":
             from gaussaudit.stats.gpu import resolve_device
 
@@ -170,6 +196,29 @@ def paper_verdict(ad_mean: float, dp_mean_p: float) -> Verdict:
 
 
 @dataclass(frozen=True)
+class PaperColumn:
+    """One column of the paper's Table 2: the per-feature summaries of either
+    the unnormalised or the normalised rows, and the paper's rule on them."""
+
+    normalized: bool
+    ad_mean: float
+    ad_pass_fraction: float
+    dp_mean_p: float
+    dp_pass_fraction: float
+    verdict: Verdict
+
+    @classmethod
+    def of(cls, features: FeatureNormality, normalized: bool) -> "PaperColumn":
+        ok = ~features.constant
+        if not ok.any():
+            nan = float("nan")
+            return cls(normalized, nan, nan, nan, nan, paper_verdict(nan, nan))
+        a2, p = features.ad.statistic[ok], features.dp.pvalue[ok]
+        return cls(normalized, float(a2.mean()), float(features.ad.passes()[ok].mean()), float(p.mean()),
+                   float((p > DP_ALPHA).mean()), paper_verdict(float(a2.mean()), float(p.mean())))
+
+
+@dataclass(frozen=True)
 class WorstFeature:
     feature: int
     value: float
@@ -216,9 +265,8 @@ class AuditReport:
     effective_rank: int | None = None
     projections_random: ProjectionResult | None = None
     projections_pca: ProjectionResult | None = None
-    mahalanobis: MahalanobisResult | None = None
     multivariate: MultivariateResult | None = None
-    calibration: CalibrationResult | None = None
+    calibration: NullCalibration | None = None
     notes: tuple[str, ...] = ()
     #: Raw row norms of every finite row, binned while streaming (figures, terminal).
     norm_histogram: StreamingHistogram | None = None
@@ -227,6 +275,30 @@ class AuditReport:
     #: Per-feature mean, std, skewness and excess kurtosis of every finite row
     #: (prepared as the tests' rows are), accumulated while streaming.
     moments: MomentsSummary | None = None
+    #: The paper's Table 2 pair: "unnormalised" and "normalised" columns.
+    paper_columns: dict | None = None
+    #: Rayleigh and Bingham tests of uniformity of the normalised rows.
+    uniformity: UniformityResult | None = None
+
+    @property
+    def mahalanobis(self) -> MahalanobisResult | None:
+        """The Mahalanobis test of the raw rows (part of the multivariate tests)."""
+        return None if self.multivariate is None else self.multivariate.mahalanobis
+
+    @property
+    def tests(self) -> dict:
+        """The headline tests by question ("raw", "normalised"); empty with calibrate=0."""
+        return {} if self.calibration is None else self.calibration.tests
+
+    @property
+    def question(self) -> str:
+        """The question the scan asks: "normalised" when rows are L2-normalised, else "raw"."""
+        return "normalised" if self.config.normalize else "raw"
+
+    @property
+    def test(self) -> HeadlineTest | None:
+        """The headline test of the question the scan asks (None with calibrate=0)."""
+        return self.tests.get(self.question)
 
     @property
     def n_tested(self) -> int:
@@ -305,21 +377,20 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     if np.all(np.ptp(tested, axis=1) == 0):
         raise all_constant
     directions = random_directions(dim, config.projections, config.seed) if config.projections else None
-    analysis = analyse(tested, config, directions=directions, progress=progress)
+    analysis = analyse(tested, config, directions=directions, norms=tested_norms, progress=progress)
     result = analysis.features
     ok = ~result.constant
     if not ok.any():  # constant up to rounding (scipy's cut-off), though not bit for bit
         raise all_constant
-    calibration = None
-    if config.calibrate:
-        progress.stage("calibrating", None)
-        raw = tested * tested_norms if config.normalize else tested
-        observed = calibrated_metrics(analysis, norms.cv)
-        calibration = calibrate(raw, config, observed, directions)
     a2 = result.ad.statistic[ok]
     p = result.dp.pvalue[ok]
     ad_mean, dp_mean = float(a2.mean()), float(p.mean())
     order = np.argsort(-np.where(ok, result.ad.statistic, -np.inf), kind="stable")[:5]
+    # The paper's Table 2 pair; its rule is judged on the unnormalised column, as in its Table 1.
+    pair = {config.normalize: analysis.features, not config.normalize: analysis.other_features}
+    if config.whiten:  # the whitened coordinates are not one of the pair: test both preparations as they are
+        pair[config.normalize] = _plain_features(tested, config)
+    columns = {"unnormalised": PaperColumn.of(pair[False], False), "normalised": PaperColumn.of(pair[True], True)}
     return AuditReport(
         paths=dataset.paths,
         layouts=dataset.layouts,
@@ -348,17 +419,24 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         excess_kurtosis_median_abs=float(np.median(np.abs(result.dp.excess_kurtosis[ok]))),
         excess_kurtosis_worst=_worst(result.dp.excess_kurtosis, ok),
         worst_ad_features=[WorstFeature(int(j), float(result.ad.statistic[j])) for j in order if ok[j]],
-        verdict=paper_verdict(ad_mean, dp_mean),
+        verdict=columns["unnormalised"].verdict,
         seconds=time.perf_counter() - started,
         feature_space=analysis.feature_space,
         effective_rank=analysis.effective_rank,
         projections_random=analysis.random,
         projections_pca=analysis.pca,
-        mahalanobis=analysis.mahalanobis,
         multivariate=analysis.multivariate,
-        calibration=calibration,
+        calibration=analysis.calibration,
         notes=analysis.notes,
         norm_histogram=every_row.norm_histogram,
         moments=every_row.moments.result(),
         qq_features=analysis.qq,
+        paper_columns=columns,
+        uniformity=analysis.uniformity,
     )
+
+
+def _plain_features(tested: np.ndarray, config) -> FeatureNormality:
+    from gaussaudit.stats.normality import feature_normality
+
+    return feature_normality(tested, axis=1, threads=config.threads, device=config.device)

@@ -42,11 +42,13 @@ class CovarianceBasis:
         return np.cumsum(self.eigenvalues) / total if total > 0 else np.zeros_like(self.eigenvalues)
 
 
-def covariance_basis(x_fm: np.ndarray, rtol: float | None = None) -> CovarianceBasis:
+def covariance_basis(x_fm: np.ndarray, rtol: float | None = None, *, scale: np.ndarray | None = None) -> CovarianceBasis:
     """Eigendecomposition of the sample covariance of feature-major data.
 
     ``rtol`` (default ``max(n, d) * eps``, the scale of eigenvalue round-off)
-    decides which eigenvalues count toward the effective rank.
+    decides which eigenvalues count toward the effective rank. ``scale``
+    (length n) multiplies each sample first, a block at a time: the covariance
+    of the raw rows from normalised ones and their norms, without a copy.
 
     Examples
     --------
@@ -57,12 +59,20 @@ def covariance_basis(x_fm: np.ndarray, rtol: float | None = None) -> CovarianceB
     2
     """
     d, n = x_fm.shape
-    mean = x_fm.mean(axis=1, dtype=np.float64)
+    if scale is None:
+        mean = x_fm.mean(axis=1, dtype=np.float64)
+    else:
+        scale = np.asarray(scale, dtype=np.float64)
+        mean = sum(x_fm[:, s : s + _COLUMNS_PER_BLOCK] @ scale[s : s + _COLUMNS_PER_BLOCK]
+                   for s in range(0, n, _COLUMNS_PER_BLOCK)) / n
     cov = np.zeros((d, d))
     # Column blocks: float64 products whatever the input dtype, without a
     # centred copy of the whole sample (and 3x faster than one big product).
     for start in range(0, n, _COLUMNS_PER_BLOCK):
-        block = x_fm[:, start : start + _COLUMNS_PER_BLOCK] - mean[:, None]
+        block = x_fm[:, start : start + _COLUMNS_PER_BLOCK]
+        if scale is not None:
+            block = block * scale[start : start + _COLUMNS_PER_BLOCK]
+        block = block - mean[:, None]
         cov += block @ block.T
     cov /= max(n - 1, 1)
     values, vectors = np.linalg.eigh(cov)
