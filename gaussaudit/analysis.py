@@ -15,6 +15,7 @@ from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.headline import (
     NULLS,
     QUESTIONS,
+    centred_statistics,
     GaussianNull,
     HeadlineTest,
     data_seed,
@@ -255,13 +256,15 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     tests, bands = {}, {}
     for question in QUESTIONS:
         stats = [s[0][question] for s in null]
-        values = np.array([s.statistic for s in stats])
-        p = monte_carlo_p(observed[question].statistic, values)
+        everything = centred_statistics([observed[question], *stats])
+        observed_t, values = float(everything[0]), everything[1:]
+        p = monte_carlo_p(observed_t, values)
         tests[question] = HeadlineTest(question=question, gaussian=bool(p > config.alpha), alpha=config.alpha,
-                                       p_value=p, statistic=observed[question].statistic, null=NULLS[question],
+                                       p_value=p, statistic=observed_t, null=NULLS[question],
                                        replicates=config.calibrate, n=m, null_statistics=values)
-        bands[question] = {name: null_band([getattr(s, attr) for s in stats], getattr(observed[question], attr))
-                           for name, attr in BAND_METRICS.items()}
+        bands[question] = {"statistic": null_band(values, observed_t)}
+        bands[question].update({name: null_band([getattr(s, attr) for s in stats], getattr(observed[question], attr))
+                                for name, attr in BAND_METRICS.items()})
     cv_band = null_band([s[1] for s in null], observed_cv)
     return NullCalibration(replicates=config.calibrate, n=m, alpha=config.alpha, tests=tests, bands=bands,
                            norm_cv=cv_band, norm_cv_formula=gaussian_norm_cv(raw_basis))
@@ -269,7 +272,6 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
 
 #: Metrics with a null band: JSON name → ViewStatistics attribute.
 BAND_METRICS = {
-    "statistic": "statistic",
     "dp.mean_p": "dp_mean_p",
     "dp.pass_fraction": "dp_pass_fraction",
     "skewness.median_abs": "skewness_median_abs",

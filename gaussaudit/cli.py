@@ -63,7 +63,7 @@ class Outputs:
     json_path: str | None = None
     per_feature: bool = False
     overwrite: bool = False
-    check: bool = False
+    check: str | None = None
     quiet: bool = False
     markdown: str | None = None
     html: str | None = None
@@ -82,18 +82,20 @@ _SCAN_OPTIONS = [
     ("json_path", Optional[str], typer.Option(None, "--json", help="Write the JSON report to PATH; '-' = stdout only.", metavar="PATH"), "outputs"),
     ("per_feature", bool, typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."), "outputs"),
     ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown, --html, --plots, --plot)."), "outputs"),
-    ("check", bool, typer.Option(False, "--check", help="Exit 1 when the verdict is not Gaussian (for CI gates)."), "outputs"),
+    ("check", Optional[str], typer.Option(None, "--check", metavar="[test|paper]", help="Exit 1 when the data are not Gaussian: by the headline test of this scan's question (--check, --check test) or by the paper's rule (--check paper)."), "outputs"),
     ("quiet", bool, typer.Option(False, "--quiet", "-q", help="Print no terminal report and no progress bar."), "outputs"),
     ("threads", Optional[int], typer.Option(None, "--threads", help="Threads for the tests (default: every core)."), "config"),
     ("projections", int, typer.Option(128, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."), "config"),
     ("pca_projections", int, typer.Option(16, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."), "config"),
     ("whiten", Optional[str], typer.Option(None, "--whiten", help="Run the per-feature tests on whitened coordinates: pca or zca.", metavar="pca|zca"), "config"),
-    ("mahalanobis", bool, typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms against χ²(rank)."), "config"),
-    ("mv_sample", int, typer.Option(2000, "--mv-sample", help="Rows for the multivariate tests (Mardia, Henze-Zirkler, energy); 0 = skip them."), "config"),
+    ("mahalanobis", bool, typer.Option(True, "--mahalanobis/--no-mahalanobis", help="Test squared Mahalanobis norms of the raw rows against their exact Beta law (Monte Carlo p-value, on the multivariate subsample)."), "config"),
+    ("mv_sample", int, typer.Option(2000, "--mv-sample", help="Rows for the joint tests of the raw rows (Mardia, Henze-Zirkler, energy, Mahalanobis); 0 = skip them."), "config"),
     ("mv_dims", int, typer.Option(16, "--mv-dims", help="Multivariate tests on at most this many top principal components."), "config"),
-    ("energy_replicates", int, typer.Option(49, "--energy-replicates", help="Bootstrap replicates for the energy test's p-value (smallest p-value 1/(R+1))."), "config"),
+    ("energy_replicates", int, typer.Option(19, "--energy-replicates", help="Monte Carlo replicates for the energy and Mahalanobis p-values (smallest p-value 1/(R+1); (R+1)·alpha a whole number)."), "config"),
     ("device", str, typer.Option("cpu", "--device", help="Where the per-feature and projection tests run: cpu, cuda, cuda:N (torch, the extract extra) or auto (a GPU when torch sees one).", metavar="cpu|cuda|auto"), "config"),
-    ("calibrate", int, typer.Option(0, "--calibrate", help="R Gaussian surrogates (same mean, covariance, n, d): null band per metric and a calibrated verdict; 0 = off.", metavar="R"), "config"),
+    ("calibrate", int, typer.Option(19, "--calibrate", help="R Gaussian surrogates (the raw rows' mean and covariance, prepared as the data were) for the headline tests and the null bands; R+1 a multiple of 20 (19, 39, 99, ...); 0 = no headline tests.", metavar="R"), "config"),
+    ("test_sample", int, typer.Option(5000, "--test-sample", help="Rows (seeded subsample of the tested rows) for the headline tests and null bands; 0 = every tested row."), "config"),
+    ("alpha", float, typer.Option(0.05, "--alpha", help="Level of the headline tests."), "config"),
 ]
 _RENDER_OPTIONS = [
     ("markdown", Optional[str], typer.Option(None, "--markdown", help="Write the table as GitHub-flavoured markdown to FILE; '-' = stdout only.", metavar="FILE"), "outputs"),
@@ -213,6 +215,30 @@ def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> 
         write_files_atomic(outputs.plots, files, overwrite=outputs.overwrite)
 
 
+CHECK_MODES = ("test", "paper")
+
+
+def _check_mode(outputs: Outputs, config: AuditConfig) -> None:
+    """Fail before the audit on a --check that cannot be judged."""
+    if outputs.check is None:
+        return
+    if outputs.check not in CHECK_MODES:
+        raise GaussAuditError(f"--check must be 'test' (the headline test, the default) or 'paper' (the paper's "
+                              f"rule); got {outputs.check!r}.")
+    if outputs.check == "test" and not config.calibrate:
+        raise GaussAuditError("--check gates on the headline test, which --calibrate 0 turns off; "
+                              "use --check paper or a --calibrate R (19, 39, ...).")
+
+
+def _passes(report, check: str | None) -> bool:
+    """Whether ``report`` passes the gate ``check`` asks for (True when there is none)."""
+    if check is None:
+        return True
+    if check == "paper":
+        return report.verdict.gaussian
+    return report.test.gaussian
+
+
 def _terminal_wanted(outputs: Outputs) -> bool:
     return not outputs.quiet and "-" not in (outputs.json_path, outputs.markdown)
 
@@ -270,6 +296,7 @@ def scan(
 
         wanted = (outputs.json_path, outputs.markdown, outputs.html)
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
+        _check_mode(outputs, config)
         _check_outputs(inputs, outputs, figure_file_names())
         with _progress(outputs) as progress:
             report = audit(paths, config, progress=progress)
@@ -279,7 +306,7 @@ def scan(
             from gaussaudit.report.terminal import render_terminal
 
             render_terminal(report, Console(highlight=False))
-        return report.verdict.gaussian
+        return _passes(report, outputs.check)
 
     gaussian = _run(body)
     if outputs.check and not gaussian:
@@ -312,6 +339,7 @@ def compare(
         prefixes = _file_prefixes(names)
         wanted = (outputs.json_path, outputs.markdown, outputs.html)
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
+        _check_mode(outputs, config)
         _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
         with _progress(outputs) as progress:
             result = compare_inputs(paths, names, config, progress=progress)
@@ -321,7 +349,7 @@ def compare(
             from gaussaudit.report.terminal import render_terminal_compare
 
             render_terminal_compare(result, Console(highlight=False))
-        return all(r.verdict.gaussian for r in result.reports)
+        return all(_passes(r, outputs.check) for r in result.reports)
 
     gaussian = _run(body)
     if outputs.check and not gaussian:
@@ -357,6 +385,7 @@ def track(
         for _, step_path in find_steps(paths):
             p = Path(step_path)
             inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
+        _check_mode(outputs, config)
         _check_outputs(inputs, outputs, plot=plot)
         with _progress(outputs) as progress:
             result = track_steps(paths, config, progress=progress)
@@ -372,7 +401,7 @@ def track(
             from gaussaudit.report.terminal import render_terminal_track
 
             render_terminal_track(result, Console(highlight=False))
-        return result.points[-1].report.verdict.gaussian
+        return _passes(result.points[-1].report, outputs.check)
 
     gaussian = _run(body)
     if outputs.check and not gaussian:
@@ -539,10 +568,31 @@ def _close(progress) -> None:
         progress.close()
 
 
+def optional_check_value(argv: list[str]) -> list[str]:
+    """``--check`` alone means ``--check test``: click has no options whose value
+    may be left out, so the default is written in before parsing.
+
+    Examples
+    --------
+    >>> optional_check_value(["scan", "x.npy", "--check"])
+    ['scan', 'x.npy', '--check', 'test']
+    >>> optional_check_value(["scan", "--check", "paper", "x.npy"])
+    ['scan', '--check', 'paper', 'x.npy']
+    >>> optional_check_value(["scan", "--check", "x.npy"])
+    ['scan', '--check', 'test', 'x.npy']
+    """
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--check" and (i + 1 == len(argv) or argv[i + 1] not in CHECK_MODES):
+            out.append("test")
+    return out
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        app(args=optional_check_value(sys.argv[1:]))
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(130)

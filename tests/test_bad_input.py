@@ -214,7 +214,7 @@ def test_json_existing_file(tmp_path):
     rc2, out2, err2 = run_cli("scan", "x.npy", "--json", "report.json", "--overwrite", cwd=tmp_path)
     assert rc2 == 0, err2
     data = json.loads(report.read_text())
-    assert data["schema"] == "gaussaudit.report/1" and data["input"]["n_total"] == 200
+    assert data["schema"] == "gaussaudit.report/2" and data["input"]["n_total"] == 200
     assert "Gaussian?" in out2  # the table is still printed
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
 

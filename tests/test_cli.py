@@ -134,7 +134,7 @@ def test_json_to_stdout_is_pure_json_with_stable_keys(files):
     for r in (rep, rep2):
         for key, kind in STABLE_KEYS.items():
             _check_type(_get(r, key), kind, key)
-        assert r["schema"] == "gaussaudit.report/1"
+        assert r["schema"] == "gaussaudit.report/2"
         assert all(isinstance(p, str) for p in r["input"]["paths"])
         assert all(isinstance(s, str) and s for s in r["verdict"]["reasons"]) and r["verdict"]["reasons"]
         assert r["verdict"]["rule"] == "paper"

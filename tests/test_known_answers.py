@@ -331,7 +331,7 @@ def _is_number(v):
 
 
 STABLE_KEYS = {
-    "schema": lambda v: v == "gaussaudit.report/1",
+    "schema": lambda v: v == "gaussaudit.report/2",
     "input.paths": lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v),
     "input.n_total": _is_int,
     "input.n_used": _is_int,

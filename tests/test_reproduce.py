@@ -63,7 +63,7 @@ def test_json_has_every_input_and_stage_with_scan_report_fields(quick):
         for key, kind in STABLE_KEYS.items():
             key = re.sub(r"^input\.", "dataset.", key)  # the scan report's input block
             _check_type(_get(r, key), kind, f"{r['input']}/{r['stage']}: {key}")
-        assert r["schema"] == "gaussaudit.report/1"
+        assert r["schema"] == "gaussaudit.report/2"
         assert r["dataset"]["n_used"] == 2000
         assert r["dataset"]["dim"] == 128
         assert r["verdict"]["gaussian"] == (r["metrics"]["ad"]["mean"] < 0.752 and r["metrics"]["dp"]["mean_p"] > 0.05)

@@ -8,8 +8,9 @@ import math
 import numpy as np
 
 from gaussaudit.stats import AD_CRITICAL_5PCT
+from gaussaudit.stats.headline import STATISTIC
 
-SCHEMA = "gaussaudit.report/1"
+SCHEMA = "gaussaudit.report/2"
 
 
 def _num(x):
@@ -70,6 +71,8 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "mv_dims": cfg.mv_dims,
             "energy_replicates": cfg.energy_replicates,
             "calibrate": cfg.calibrate,
+            "test_sample": cfg.test_sample,
+            "alpha": cfg.alpha,
             "device": cfg.device,
         },
         "metrics": {
@@ -108,6 +111,7 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         "verdict": {
             "gaussian": report.verdict.gaussian,
             "rule": report.verdict.rule,
+            "rows": "unnormalised",
             "reasons": report.verdict.reasons,
             "conditions": [
                 {
@@ -122,26 +126,20 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         },
         "timing": {"seconds": round(report.seconds, 4)},
     }
+    out["verdict"]["test"] = _test(report.test) if report.test is not None else None
+    out["verdict"]["tests"] = {q: _test(t) for q, t in report.tests.items()}
     metrics = out["metrics"]
+    if report.paper_columns:
+        metrics["paper_table"] = {name: _paper_column(c) for name, c in report.paper_columns.items()}
     if report.moments is not None:
         metrics["moments_every_row"] = _every_row(report.moments)
     projections = {p.kind: _projection(p) for p in (report.projections_random, report.projections_pca) if p is not None}
     if projections:
         metrics["projections"] = projections
-    if report.mahalanobis is not None:
-        m = report.mahalanobis
-        metrics["mahalanobis"] = {
-            "statistic": _num(m.statistic),
-            "p_value": _num(m.p_value),
-            "rank": m.rank,
-            "n": m.n,
-            "mean_d2": _num(m.mean_d2),
-            "expected_mean_d2": _num(m.expected_mean_d2),
-            "reference": "n·D²/(n−1)² ~ Beta(r/2, (n−r−1)/2), the exact form of D² ~ χ²(r); KS test",
-        }
     if report.multivariate is not None:
         mv = report.multivariate
         metrics["multivariate"] = {
+            "rows": "unnormalised",
             "n": mv.n,
             "dim": mv.dim,
             "source_dim": mv.source_dim,
@@ -161,20 +159,35 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
                 "replicates": mv.energy.replicates,
             },
         }
+        if mv.mahalanobis is not None:
+            m = mv.mahalanobis
+            metrics["mahalanobis"] = {
+                "statistic": _num(m.statistic),
+                "p_value": _num(m.p_value),
+                "rank": m.rank,
+                "n": m.n,
+                "replicates": m.replicates,
+                "reference": "KS distance of n·D²/(n−1)² from Beta(r/2, (n−r−1)/2) (raw rows, multivariate "
+                             "subsample, top PCs); Monte Carlo p-value",
+            }
+    if report.uniformity is not None:
+        u = report.uniformity
+        metrics["uniformity"] = {
+            "rows": "normalised",
+            "n": u.n,
+            "dim": u.dim,
+            "mean_resultant_length": _num(u.mean_resultant_length),
+            "rayleigh": {"statistic": _num(u.rayleigh_statistic), "df": u.rayleigh_df, "p_value": _num(u.rayleigh_p)},
+            "bingham": {"statistic": _num(u.bingham_statistic), "df": u.bingham_df, "p_value": _num(u.bingham_p)},
+        }
     if report.calibration is not None:
         cal = report.calibration
         out["calibration"] = {
             "replicates": cal.replicates,
-            "metrics": {
-                name: {
-                    "null_low": _num(b.null_low),
-                    "null_high": _num(b.null_high),
-                    "observed": _num(b.observed),
-                    "percentile": _num(b.percentile),
-                }
-                for name, b in cal.metrics.items()
-            },
-            "verdict": {"gaussian": cal.gaussian, "rule": "calibrated"},
+            "n": cal.n,
+            "coverage": _num(cal.norm_cv.coverage),
+            "norm_cv": {**_band(cal.norm_cv), "gaussian_formula": _num(cal.norm_cv_formula)},
+            "metrics": {q: {name: _band(b) for name, b in bands.items()} for q, bands in cal.bands.items()},
         }
     out["notes"] = list(report.notes)
     if per_feature:
@@ -196,6 +209,35 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
                 "every_row_excess_kurtosis": [_num(v) for v in m.excess_kurtosis],
             })
     return out
+
+
+def _test(t) -> dict:
+    return {
+        "question": t.question,
+        "gaussian": t.gaussian,
+        "alpha": t.alpha,
+        "p_value": _num(t.p_value),
+        "p_floor": _num(t.p_floor),
+        "statistic": _num(t.statistic),
+        "statistic_name": STATISTIC,
+        "null": t.null,
+        "replicates": t.replicates,
+        "n": t.n,
+    }
+
+
+def _band(b) -> dict:
+    return {"observed": _num(b.observed), "null_low": _num(b.null_low), "null_high": _num(b.null_high),
+            "null_mean": _num(b.null_mean), "percentile": _num(b.percentile)}
+
+
+def _paper_column(c) -> dict:
+    return {
+        "normalized": c.normalized,
+        "ad": {"mean": _num(c.ad_mean), "pass_fraction": _num(c.ad_pass_fraction)},
+        "dp": {"mean_p": _num(c.dp_mean_p), "pass_fraction": _num(c.dp_pass_fraction)},
+        "paper_rule": c.verdict.gaussian,
+    }
 
 
 def _every_row(m) -> dict:
