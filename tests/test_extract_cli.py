@@ -78,7 +78,7 @@ def test_extract_simclr_then_scan_and_overwrite(simclr_checkpoints, many_images,
     out, _ = _ok(run_cli(*args, "--scan", cwd=tmp_path))
     assert "prefix 'backbone.' stripped" in out and "projection head 'backbone.fc.*'" in out
     assert "wrote emb.npy: 24 rows × 512" in out
-    for label in ("CV (norms)", "AD Avg.", "DP Avg.", "Gaussian?"):
+    for label in ("CV", "AD Avg.", "DP Avg.", "Gaussian?", "Headline test"):
         assert label in out, f"--scan printed no {label!r} row"
     first = np.load(tmp_path / "emb.npy")
     assert json.loads((tmp_path / "emb.npy.json").read_text())["paths"] == [f"im{i:02d}.png" for i in range(24)]

@@ -81,7 +81,7 @@ def test_scan_html_is_self_contained_with_every_figure(rendered):
         assert pixels.shape[1] >= 500, alt
     # the paper table with the JSON's numbers, and the verdict
     report = json.loads((out / "scan.json").read_text(encoding="utf-8"))
-    assert f"<td>{report['metrics']['ad']['mean']:.3f}</td>" in page.replace(' class="pass"', "")
+    assert f"<td>{report['metrics']['paper_table']['unnormalised']['ad']['mean']:.3f}</td>" in page.replace(' class="pass"', "")
     for label in ("CV", "AD Avg. (&lt; 0.752)", "AD Norm. Feat.", "DP Avg. (&gt; 0.05)", "DP Norm. Feat.", "Gaussian?"):
         assert f"<td>{label}</td>" in page, label
     assert "<strong>Gaussian</strong>" in page and "@media print" in page
@@ -182,7 +182,7 @@ def test_markdown_to_stdout_and_file(files, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     lines = out.splitlines()
     assert lines[:2] == ["| Metric | laplace.npy |", "|---|---:|"]  # only markdown on stdout
-    assert f"| AD Avg. (< 0.752) | {report['metrics']['ad']['mean']:.3f} |" in lines
+    assert f"| AD Avg. (< 0.752) | {report['metrics']['paper_table']['unnormalised']['ad']['mean']:.3f} |" in lines
     assert "| **Gaussian?** | ✗ |" in lines and "Metric   " not in out
     assert rc2 == 0 and "Gaussian?" in out2, err2  # a file: the terminal table still shows
     assert "| **Gaussian?** | ✓ |" in (tmp_path / "r.md").read_text(encoding="utf-8")

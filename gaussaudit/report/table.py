@@ -24,36 +24,80 @@ def format_percent(x: float) -> str:
 
 @dataclass(frozen=True)
 class PaperRow:
-    """One metric row: its label, how to write a report's value, and whether
-    that value meets the rule (None for rows the rule does not judge)."""
+    """One metric row: its label, how to write a report's value in one column
+    of the paper's Table 2 pair ("unnormalised", the default and the one the
+    paper's rule is judged on, or "normalised"), and whether that value meets
+    the rule (None for rows the rule does not judge)."""
 
     label: str
-    text: Callable[[object], str]
-    ok: Callable[[object], bool | None]
+    text: Callable[..., str]
+    ok: Callable[..., bool | None]
     short: str = ""  # column header where the label is too wide (track's table)
+    #: what Gaussian data give (the single-scan terminal table's last column)
+    reference: str = ""
+
+
+#: Which headline test belongs to which column of the pair.
+COLUMN_QUESTION = {"unnormalised": "raw", "normalised": "normalised"}
+
+
+def _column(report, column: str):
+    return report.paper_columns[column]
+
+
+def _test(report, column: str | None):
+    """The column's headline test; with no column (one column per input) the
+    test of the question the scan asks, the one ``--check`` gates on."""
+    return report.test if column is None else report.tests.get(COLUMN_QUESTION[column])
+
+
+def _test_text(report, column: str | None = None) -> str:
+    test = _test(report, column)
+    if test is None:
+        return "n/a"
+    p = f"≤ {test.p_floor:.2f}" if test.p_value <= test.p_floor else f"{test.p_value:.2f}"
+    return f"{'✓' if test.gaussian else '✗'} p {p}"
+
+
+def _test_ok(report, column: str | None = None) -> bool | None:
+    test = _test(report, column)
+    return None if test is None else test.gaussian
 
 
 PAPER_ROWS: tuple[PaperRow, ...] = (
-    PaperRow("CV", lambda r: format_number(r.norm_cv), lambda r: None, "CV"),
-    PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", lambda r: format_number(r.ad_mean),
-             lambda r: bool(r.ad_mean < AD_CRITICAL_5PCT), "AD Avg."),
-    PaperRow("AD Norm. Feat.", lambda r: format_percent(r.ad_pass_fraction), lambda r: None, "AD Norm."),
-    PaperRow("DP Avg. (> 0.05)", lambda r: format_number(r.dp_mean_p), lambda r: bool(r.dp_mean_p > 0.05), "DP Avg."),
-    PaperRow("DP Norm. Feat.", lambda r: format_percent(r.dp_pass_fraction), lambda r: None, "DP Norm."),
-    PaperRow("Gaussian?", lambda r: "✓" if r.verdict.gaussian else "✗", lambda r: r.verdict.gaussian, "Gaussian?"),
+    PaperRow("CV", lambda r, c="unnormalised": format_number(r.norm_cv) if c == "unnormalised" else "",
+             lambda r, c="unnormalised": None, "CV", "small (thin shell)"),
+    PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", lambda r, c="unnormalised": format_number(_column(r, c).ad_mean),
+             lambda r, c="unnormalised": bool(_column(r, c).ad_mean < AD_CRITICAL_5PCT), "AD Avg.", "≈ 0.38"),
+    PaperRow("AD Norm. Feat.", lambda r, c="unnormalised": format_percent(_column(r, c).ad_pass_fraction),
+             lambda r, c="unnormalised": None, "AD Norm.", "≈ 95%"),
+    PaperRow("DP Avg. (> 0.05)", lambda r, c="unnormalised": format_number(_column(r, c).dp_mean_p),
+             lambda r, c="unnormalised": bool(_column(r, c).dp_mean_p > 0.05), "DP Avg.", "≈ 0.5"),
+    PaperRow("DP Norm. Feat.", lambda r, c="unnormalised": format_percent(_column(r, c).dp_pass_fraction),
+             lambda r, c="unnormalised": None, "DP Norm.", "≈ 95%"),
+    PaperRow("Gaussian?", lambda r, c="unnormalised": "✓" if _column(r, c).verdict.gaussian else "✗",
+             lambda r, c="unnormalised": _column(r, c).verdict.gaussian, "Gaussian?", "paper rule: a heuristic"),
+    PaperRow("Headline test", _test_text, _test_ok, "Test", "level-α test"),
 )
 
 
 def settings_summary(reports) -> str:
-    """One line on what the numbers depend on: rows tested, normalisation, seed."""
+    """One line on what the numbers depend on: rows tested, normalisation, seed.
+
+    The table's values are of the unnormalised rows (the paper's Table 1), its
+    test row that of the raw question; ``normalize`` decides what the
+    projections and the terminal's other blocks are about."""
     first = reports[0]
     n_used = sorted({r.n_used for r in reports})
     n_text = f"n = {n_used[0]:,} rows tested" if len(n_used) == 1 else "n = " + " / ".join(f"{r.n_used:,}" for r in reports) + " rows tested"
     norm = {r.config.normalize for r in reports}
-    norm_text = "rows L2-normalised" if norm == {True} else "rows not normalised" if norm == {False} else "normalisation differs"
+    norm_text = ("table of unnormalised rows, the rest L2-normalised" if norm == {True}
+                 else "rows not normalised" if norm == {False} else "normalisation differs")
     seeds = {r.config.seed for r in reports}
     seed_text = f"seed {first.config.seed}" if len(seeds) == 1 else "seeds differ"
-    return f"{n_text} · {norm_text} · {seed_text} · rule '{first.verdict.rule}'"
+    questions = {r.question for r in reports}
+    test_text = f"test: {questions.pop()} question" if len(questions) == 1 else "test questions differ"
+    return f"{n_text} · {norm_text} · {seed_text} · rule '{first.verdict.rule}' · {test_text}"
 
 
 def norm_display_range(histogram) -> tuple[float, float]:

@@ -56,7 +56,8 @@ GMM_MEAN_SCALE = 1.0
 MLP_HIDDEN = 256
 #: Audit options: the per-epoch audits run only the per-feature tests.
 HEADLINE_AUDIT = dict(projections=128, pca_projections=16, mahalanobis=False, mv_sample=0)
-EPOCH_AUDIT = dict(projections=0, pca_projections=0, mahalanobis=False, mv_sample=0)
+# The curves along training need only the per-feature averages: no surrogates.
+EPOCH_AUDIT = dict(projections=0, pca_projections=0, mahalanobis=False, mv_sample=0, calibrate=0)
 
 #: The poster's table, synthetic part (linear encoder), for side-by-side display.
 #: The poster's extracted text leaves the E100 column empty.

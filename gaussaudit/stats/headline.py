@@ -273,8 +273,10 @@ def centred_statistics(views: list[ViewStatistics], tau: float = 0.05) -> np.nda
     samples treats them alike, so the Monte Carlo test stays exact.
     """
     z = np.stack([v.z for v in views])  # (R + 1, 2, m)
-    with np.errstate(invalid="ignore"):
-        centre = np.nanmean(z, axis=0)
+    finite = np.isfinite(z)
+    # a feature constant in every sample has no centre; its K² stays NaN and is left out
+    count = finite.sum(axis=0)
+    centre = np.where(finite, z, 0.0).sum(axis=0) / np.maximum(count, 1)
     k2 = np.sum((z - centre) ** 2, axis=1)
     return np.array([truncated_product(row, tau) for row in k2])
 
@@ -317,8 +319,10 @@ def monte_carlo_p(observed: float, null: np.ndarray) -> float:
 
     Examples
     --------
-    >>> monte_carlo_p(5.0, np.arange(19.0))
+    >>> monte_carlo_p(19.0, np.arange(19.0))   # above every surrogate: the floor 1/(R + 1)
     0.05
+    >>> monte_carlo_p(5.0, np.arange(19.0))    # 14 of 19 surrogates reach it
+    0.75
     >>> monte_carlo_p(0.0, np.arange(19.0))
     1.0
     """
