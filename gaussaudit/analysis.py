@@ -10,7 +10,6 @@ import numpy as np
 
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
-from gaussaudit.stats._blocks import map_feature_blocks
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.headline import (
     NULLS,
@@ -28,16 +27,11 @@ from gaussaudit.stats.multivariate import (
     HenzeZirklerResult,
     MahalanobisResult,
     MardiaResult,
-    energy_test,
     henze_zirkler,
+    joint_monte_carlo,
     mardia,
 )
-from gaussaudit.stats.normality import (
-    FeatureNormality,
-    _feature_kernel,
-    feature_normality,
-    feature_normality_from_kernel,
-)
+from gaussaudit.stats.normality import FeatureNormality, feature_normality
 from gaussaudit.stats.projections import ProjectionResult, projection_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
 from gaussaudit.stats.sphere import UniformityResult, uniformity_from_moments
@@ -78,15 +72,10 @@ class NullCalibration:
 
     replicates: int
     n: int
-    alpha: float
     tests: dict
     bands: dict
     norm_cv: NullBand
     norm_cv_formula: float
-
-    @property
-    def gaussian(self) -> bool:
-        return all(t.gaussian for t in self.tests.values())
 
 
 @dataclass(frozen=True)
@@ -99,14 +88,15 @@ class SampleAnalysis:
     multivariate: MultivariateResult | None
     notes: tuple[str, ...]
     qq: tuple[QQFeature, ...] = ()
-    #: Per-feature tests of the other preparation (raw rows when the tests
-    #: ran on normalised ones, and the reverse): the paper's Table 2 pair.
-    other_features: FeatureNormality | None = None
+    #: The paper's Table 2 pair: per-feature tests of the "unnormalised" and
+    #: the "normalised" rows (coordinates, never whitened).
+    pair: dict | None = None
     uniformity: UniformityResult | None = None
     calibration: NullCalibration | None = None
 
 
 def _needs_basis(config) -> bool:
+    # mv_sample and calibrate need the raw rows' basis; the uniformity tests come with this one
     return bool(config.whiten or config.pca_projections or config.mv_sample or config.calibrate)
 
 
@@ -131,9 +121,10 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
     if _needs_basis(config):
         progress.stage("covariance")
         basis = covariance_basis(tested)
+    test_rows = _test_rows(n, config)
+    if config.mv_sample or config.calibrate:
         # The raw rows' covariance (joint tests, surrogates) from the headline
         # test's rows: the surrogates then fit the very rows they are compared with.
-        test_rows = _test_rows(n, config)
         raw_basis = (covariance_basis(tested[:, test_rows], scale=None if to_raw is None else to_raw[test_rows])
                      if config.normalize or len(test_rows) < n else basis)
 
@@ -146,7 +137,12 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
         coords, space = tested, "coordinates"
     progress.stage("per-feature tests")
     features = feature_normality(coords, axis=1, threads=config.threads, device=config.device)
-    other = _scaled_feature_normality(tested, to_raw if config.normalize else to_normalised, config)
+    # The coordinates of the other preparation, and of this one when whitening replaced them.
+    other = feature_normality(tested, axis=1, threads=config.threads, device=config.device,
+                              scale=to_raw if config.normalize else to_normalised)
+    plain = features if not config.whiten else feature_normality(tested, axis=1, threads=config.threads,
+                                                                 device=config.device)
+    pair = {"unnormalised": other if config.normalize else plain, "normalised": plain if config.normalize else other}
     qq = qq_samples(coords, features)
 
     random = None
@@ -179,18 +175,7 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
         progress.stage("calibrating")
         calibration = _calibrate(tested, norms, raw_basis, directions, config, test_rows)
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, multivariate,
-                          tuple(notes), qq, other, uniformity, calibration)
-
-
-def _scaled_feature_normality(tested: np.ndarray, scale: np.ndarray, config) -> FeatureNormality:
-    """The per-feature tests of ``tested`` × ``scale`` (column-wise), a block of
-    features at a time: no second copy of the sample."""
-    n = tested.shape[1]
-    factor = np.asarray(scale, dtype=tested.dtype)
-    if config.device != "cpu":
-        return feature_normality(tested * factor, axis=1, device=config.device)
-    return feature_normality_from_kernel(
-        map_feature_blocks(lambda block: _feature_kernel(block * factor), tested, config.threads), n)
+                          tuple(notes), qq, pair, uniformity, calibration)
 
 
 def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: CovarianceBasis, config,
@@ -216,9 +201,7 @@ def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: Covarian
         sub *= to_raw[rows]
     y = (basis.eigenvectors[:, :p].T @ sub).T
     seed = data_seed(config.seed, y[: min(m, 64)].ravel())
-    energy = energy_test(y, replicates=config.energy_replicates, seed=seed, threads=config.threads,
-                         mahalanobis=config.mahalanobis)
-    energy, mahal = energy if config.mahalanobis else (energy, None)
+    energy, mahal = joint_monte_carlo(y, replicates=config.energy_replicates, seed=seed, threads=config.threads)
     return MultivariateResult(
         n=m,
         dim=p,
@@ -227,7 +210,7 @@ def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: Covarian
         mardia=mardia(y),
         henze_zirkler=henze_zirkler(y),
         energy=energy,
-        mahalanobis=mahal,
+        mahalanobis=mahal if config.mahalanobis else None,
     )
 
 
@@ -248,10 +231,10 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     raw = tested[:, rows].astype(np.float32)
     if config.normalize:
         raw *= norms[rows].astype(np.float32)
-    observed, observed_cv = view_statistics(raw, directions, None, config.alpha)
+    observed, observed_cv = view_statistics(raw, directions, config.alpha)
     null_model = GaussianNull.fit(raw_basis, m)
     seed = data_seed(config.seed, raw_basis.mean, raw_basis.eigenvalues)
-    null = surrogate_statistics(null_model, directions, None, config.calibrate, seed, alpha=config.alpha,
+    null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
                                 threads=config.threads)
     tests, bands = {}, {}
     for question in QUESTIONS:
@@ -266,7 +249,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         bands[question].update({name: null_band([getattr(s, attr) for s in stats], getattr(observed[question], attr))
                                 for name, attr in BAND_METRICS.items()})
     cv_band = null_band([s[1] for s in null], observed_cv)
-    return NullCalibration(replicates=config.calibrate, n=m, alpha=config.alpha, tests=tests, bands=bands,
+    return NullCalibration(replicates=config.calibrate, n=m, tests=tests, bands=bands,
                            norm_cv=cv_band, norm_cv_formula=gaussian_norm_cv(raw_basis))
 
 

@@ -22,7 +22,7 @@ from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
 from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
 from gaussaudit.prep.whiten import WHITEN_METHODS
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
-from gaussaudit.stats.headline import HeadlineTest, check_replicates
+from gaussaudit.stats.headline import HeadlineTest, check_replicates, exact_level
 from gaussaudit.stats.running import MomentsSummary
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
@@ -138,8 +138,7 @@ class AuditConfig:
             why = check_replicates(self.calibrate, self.alpha)
             if why:
                 raise GaussAuditError(f"--calibrate: {why}.")
-        levels = (self.energy_replicates + 1) * self.alpha
-        if self.mv_sample and abs(levels - round(levels)) > 1e-9:
+        if self.mv_sample and not exact_level(self.energy_replicates, self.alpha):
             raise GaussAuditError(
                 f"--energy-replicates: (R + 1) × alpha must be a whole number for an exact {100 * self.alpha:g}% "
                 f"level (R = 19, 39, 99, … at alpha 0.05); got R = {self.energy_replicates}.")
@@ -387,10 +386,7 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     ad_mean, dp_mean = float(a2.mean()), float(p.mean())
     order = np.argsort(-np.where(ok, result.ad.statistic, -np.inf), kind="stable")[:5]
     # The paper's Table 2 pair; its rule is judged on the unnormalised column, as in its Table 1.
-    pair = {config.normalize: analysis.features, not config.normalize: analysis.other_features}
-    if config.whiten:  # the whitened coordinates are not one of the pair: test both preparations as they are
-        pair[config.normalize] = _plain_features(tested, config)
-    columns = {"unnormalised": PaperColumn.of(pair[False], False), "normalised": PaperColumn.of(pair[True], True)}
+    columns = {name: PaperColumn.of(features, name == "normalised") for name, features in analysis.pair.items()}
     return AuditReport(
         paths=dataset.paths,
         layouts=dataset.layouts,
@@ -434,9 +430,3 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         paper_columns=columns,
         uniformity=analysis.uniformity,
     )
-
-
-def _plain_features(tested: np.ndarray, config) -> FeatureNormality:
-    from gaussaudit.stats.normality import feature_normality
-
-    return feature_normality(tested, axis=1, threads=config.threads, device=config.device)

@@ -18,6 +18,19 @@ def format_number(x: float) -> str:
     return f"{x:.2e}"
 
 
+def format_monte_carlo_p(p: float, replicates: int) -> str:
+    """A Monte Carlo p-value; at its floor 1/(R + 1) no replicate reached the
+    statistic, so the true p-value is at most that.
+
+    Examples
+    --------
+    >>> format_monte_carlo_p(0.05, 19), format_monte_carlo_p(0.4, 19), format_monte_carlo_p(0.025, 39)
+    ('≤ 0.05', '0.4', '≤ 0.025')
+    """
+    floor = 1 / (replicates + 1)
+    return f"≤ {floor:.3g}" if p <= floor else f"{p:.3g}"
+
+
 def format_percent(x: float) -> str:
     return "n/a" if x != x else f"{100 * x:.1f}%"
 
@@ -55,8 +68,7 @@ def _test_text(report, column: str | None = None) -> str:
     test = _test(report, column)
     if test is None:
         return "n/a"
-    p = f"≤ {test.p_floor:.2f}" if test.p_value <= test.p_floor else f"{test.p_value:.2f}"
-    return f"{'✓' if test.gaussian else '✗'} p {p}"
+    return f"{'✓' if test.gaussian else '✗'} p {format_monte_carlo_p(test.p_value, test.replicates)}"
 
 
 def _test_ok(report, column: str | None = None) -> bool | None:

@@ -8,7 +8,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, settings_summary
+from gaussaudit.report.table import (
+    PAPER_ROWS,
+    format_monte_carlo_p,
+    format_number,
+    norm_display_range,
+    settings_summary,
+)
 from gaussaudit.stats import AD_CRITICAL_5PCT
 
 #: Eighth blocks: a bar of height h rows has 8h levels.
@@ -117,7 +123,7 @@ def paper_table(report) -> Table:
 
 def _test_line(t, asked: bool) -> Text:
     what = {"raw": "Gaussian? (raw rows)", "normalised": "normalised Gaussian? (normalised rows)"}[t.question]
-    p = f"≤ {t.p_floor:.3f}" if t.p_value <= t.p_floor else f"{t.p_value:.2f}"
+    p = format_monte_carlo_p(t.p_value, t.replicates)
     mark = Text("✓", style="bold green") if t.gaussian else Text("✗", style="bold red")
     return Text.assemble(f"    {what:<40}", f"p {p:<8}", mark, "  (asked)" if asked else "")
 
@@ -207,13 +213,6 @@ def _p(p: float) -> str:
     return "< 1e-300" if p == 0 else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
 
 
-def _bootstrap_p(result) -> str:
-    """A bootstrap p-value at its floor 1/(R+1) means no replicate reached the
-    statistic: the true p-value is at most that."""
-    floor = 1 / (result.replicates + 1)
-    return f"≤ {floor:.3f}" if result.p_value <= floor else _p(result.p_value)
-
-
 def _mark(ok: bool) -> Text:
     return Text("✓", style="green") if ok else Text("✗", style="red")
 
@@ -250,9 +249,9 @@ def _joint_block(report, console: Console) -> None:
                                 f"  kurtosis z {mar.kurtosis_statistic:+.2f}, p {_p(mar.kurtosis_p)} ",
                                 _mark(mar.kurtosis_p > 0.05)))
     console.print(Text.assemble(f"    Henze-Zirkler {hz.statistic:.3f}, p {_p(hz.p_value)} ", _mark(hz.p_value > 0.05),
-                                f"  energy {en.statistic:.3f}, p {_bootstrap_p(en)} ", _mark(en.p_value > 0.05)))
+                                f"  energy {en.statistic:.3f}, p {format_monte_carlo_p(en.p_value, en.replicates)} ", _mark(en.p_value > 0.05)))
     if m is not None:
-        console.print(Text.assemble(f"    Mahalanobis D² vs its Beta law: KS {m.statistic:.3f}, p {_bootstrap_p(m)} ",
+        console.print(Text.assemble(f"    Mahalanobis D² vs its Beta law: KS {m.statistic:.3f}, p {format_monte_carlo_p(m.p_value, m.replicates)} ",
                                     _mark(m.p_value > 0.05)))
     console.print(f"  [dim]each at 5%; energy and Mahalanobis p by Monte Carlo ({en.replicates} replicates).\n"
                   "  fail: not jointly Gaussian in these directions, even where each projection\n"

@@ -11,10 +11,12 @@ Two questions, two nulls (DESIGN.md):
   Gaussian, so they are judged against this null, never against the plain
   Gaussian.
 
-The statistic (the same function on the data and on every surrogate) is the
-truncated product [1]_ of the D'Agostino–Pearson p-values of every non-constant
-coordinate and every random projection, −log Π_{p ≤ 0.05} p. It reacts to a
-few strongly non-Gaussian features and to a small departure shared by many;
+The statistic (:func:`centred_statistics`, one function of the data and all
+surrogates together) is the truncated product [1]_ −log Π_{p ≤ 0.05} p of the
+D'Agostino–Pearson K² of every non-constant coordinate and every random
+projection, after each feature's skewness and kurtosis z-scores are centred on
+their mean over the data and the surrogates. It reacts to a few strongly
+non-Gaussian features and to a small departure shared by many;
 the features are correlated and the p-values only approximate at small n (and
 far from uniform for normalised rows at small d), which is why its null is not
 taken from a formula but simulated: R surrogates, each n rows of
@@ -40,7 +42,9 @@ References
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -52,8 +56,9 @@ NULLS = {
     "raw": "rows i.i.d. N(mean, covariance) with the sample's mean and covariance",
     "normalised": "rows x/‖x‖ with x i.i.d. N(mean, covariance), the sample's raw mean and covariance",
 }
-STATISTIC = ("truncated product (tau 0.05) of the D'Agostino-Pearson p-values of the coordinates and "
-             "random projections")
+STATISTIC = ("truncated product (tau 0.05) of the D'Agostino-Pearson K^2 of the coordinates and random "
+             "projections, each feature's skewness and kurtosis z-scores centred on their mean over the data "
+             "and the surrogates")
 _ROWS_PER_BLOCK = 32
 
 
@@ -73,21 +78,39 @@ def check_replicates(replicates: int, alpha: float) -> str | None:
     >>> check_replicates(50, 0.05)
     '(R + 1) must be a multiple of 20 (R = 19, 39, 59, 99, 199, ...) for the 5% level and the 90% null band; got R = 50'
     """
-    levels = (replicates + 1) * alpha
-    step = _lcm_step(alpha)
-    if replicates < 1 or abs(levels - round(levels)) > 1e-9 or round(levels) < 1 or (replicates + 1) % 20:
+    step = replicate_step(alpha)
+    if replicates < 1 or (replicates + 1) % step:
         examples = ", ".join(str(k * step - 1) for k in (1, 2, 3, 5, 10))
         return (f"(R + 1) must be a multiple of {step} (R = {examples}, ...) for the {100 * alpha:g}% level "
                 f"and the 90% null band; got R = {replicates}")
     return None
 
 
-def _lcm_step(alpha: float) -> int:
-    """Smallest R + 1 that is a multiple of 20 with (R + 1)·α whole."""
-    for step in range(20, 20001, 20):
-        if abs(step * alpha - round(step * alpha)) < 1e-9 and round(step * alpha) >= 1:
-            return step
-    return 20
+def replicate_step(alpha: float) -> int:
+    """Smallest R + 1 that is a multiple of 20 (the 90 % band) with (R + 1)·α whole.
+
+    Examples
+    --------
+    >>> replicate_step(0.05), replicate_step(0.01), replicate_step(0.1)
+    (20, 100, 20)
+    """
+    return math.lcm(20, _level_denominator(alpha))
+
+
+def exact_level(replicates: int, alpha: float) -> bool:
+    """Whether R Monte Carlo replicates give a test of level exactly ``alpha``:
+    (R + 1)·α a whole number.
+
+    Examples
+    --------
+    >>> exact_level(19, 0.05), exact_level(49, 0.05), exact_level(99, 0.01)
+    (True, False, True)
+    """
+    return (replicates + 1) % _level_denominator(alpha) == 0
+
+
+def _level_denominator(alpha: float) -> int:
+    return Fraction(alpha).limit_denominator(10_000).denominator
 
 
 def row_moments(x: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
@@ -173,9 +196,8 @@ class ViewStatistics:
     excess_kurtosis_median_abs: float
 
 
-def _view(coord: tuple[np.ndarray, ...], z_proj: np.ndarray | None, mask: np.ndarray | None,
-          alpha: float) -> ViewStatistics:
-    z, p_coord, skew, kurt = coord if mask is None else (coord[0][:, mask], *(a[mask] for a in coord[1:]))
+def _view(coord: tuple[np.ndarray, ...], z_proj: np.ndarray | None, alpha: float) -> ViewStatistics:
+    z, p_coord, skew, kurt = coord
     tested = np.isfinite(p_coord)
     pc, skew, kurt = p_coord[tested], skew[tested], kurt[tested]
     pooled = z if z_proj is None else np.concatenate([z, z_proj], axis=1)
@@ -188,13 +210,11 @@ def _view(coord: tuple[np.ndarray, ...], z_proj: np.ndarray | None, mask: np.nda
     )
 
 
-def view_statistics(raw: np.ndarray, directions: np.ndarray | None, mask: np.ndarray,
-                    alpha: float = 0.05) -> tuple[dict[str, ViewStatistics], float]:
+def view_statistics(raw: np.ndarray, directions: np.ndarray | None, alpha: float = 0.05) -> tuple[dict[str, ViewStatistics], float]:
     """Both questions' statistics of one raw sample ``raw`` (d × n, feature-major),
     and the CV of its row norms.
 
-    ``mask`` (optional) selects the coordinates that enter; constant ones
-    (NaN p-values) are left out in any case; ``directions`` (d × k) are the random projections, tested on the
+    Constant coordinates (NaN p-values) are left out; ``directions`` (d × k) are the random projections, tested on the
     raw rows for the raw question and on the normalised rows for the other
     (the projection of x/‖x‖ is the projection of x divided by ‖x‖).
     """
@@ -205,7 +225,7 @@ def view_statistics(raw: np.ndarray, directions: np.ndarray | None, mask: np.nda
     out = {}
     for question, scale in (("raw", None), ("normalised", inv)):
         z_proj = None if projected is None else dp_statistics(projected, scale)[0]
-        out[question] = _view(dp_statistics(x, scale), z_proj, mask, alpha)
+        out[question] = _view(dp_statistics(x, scale), z_proj, alpha)
     cv = float(norms.std() / norms.mean()) if norms.mean() > 0 else float("nan")
     return out, cv
 
@@ -332,8 +352,7 @@ def monte_carlo_p(observed: float, null: np.ndarray) -> float:
     return float((1 + np.count_nonzero(~(null < observed))) / (null.size + 1))
 
 
-def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None, mask: np.ndarray,
-                         replicates: int, seed: np.random.SeedSequence, *, alpha: float = 0.05,
+def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None, replicates: int, seed: np.random.SeedSequence, *, alpha: float = 0.05,
                          threads: int | None = None) -> list[tuple[dict[str, ViewStatistics], float]]:
     """:func:`view_statistics` of ``replicates`` surrogates drawn from
     ``null_model``, each on its own seeded stream (results do not depend on
@@ -343,6 +362,6 @@ def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None
     def one(stream):
         # SFC64: a third faster than PCG64 at drawing normals, the surrogates' main cost
         rng = np.random.Generator(np.random.SFC64(stream))
-        return view_statistics(null_model.draw(rng), directions, mask, alpha)
+        return view_statistics(null_model.draw(rng), directions, alpha)
 
     return parallel_map(one, streams, threads)

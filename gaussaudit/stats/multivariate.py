@@ -270,21 +270,46 @@ def _energy_statistic(y: np.ndarray) -> float:
     return float(n * (2 * mean_to_normal - normal_pair - _mean_pairwise_distance(y)))
 
 
-def energy_test(x, replicates: int = 99, seed=0, *, threads: int | None = None,
-                mahalanobis: bool = False):
-    """Székely-Rizzo energy test of multivariate normality [3]_.
+def joint_monte_carlo(x, replicates: int = 99, seed=0, *,
+                      threads: int | None = None) -> tuple[EnergyResult, MahalanobisResult]:
+    """The energy test [3]_ and the Mahalanobis test [5]_ of the rows of ``x``,
+    their p-values from one set of Monte Carlo replicates.
 
     Rows are standardised with the sample mean and covariance (ddof 1), as in R's
-    ``energy::mvnorm.test``. The p-value is (1 + #{T* ≥ T}) / (R + 1) over R
+    ``energy::mvnorm.test``. Each p-value is (1 + #{T* ≥ T}) / (R + 1) over R
     standard-normal samples of the same shape, each standardised the same way
-    (the statistic is affine invariant, so this null is exact): a test of
+    (both statistics are affine invariant, so this null is exact): a test of
     level exactly α when (R + 1)·α is a whole number (R = 19, 39, 99, …).
     Replicate b uses its own stream spawned from ``seed`` (an int or a
-    ``numpy.random.SeedSequence``), so the result does not depend on ``threads``.
+    ``numpy.random.SeedSequence``), so the results do not depend on ``threads``.
 
-    ``mahalanobis=True`` also returns the Mahalanobis test of the same rows
-    (:func:`mahalanobis_test`) with its p-value from the same replicates, and
-    the result is a pair ``(EnergyResult, MahalanobisResult)``.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> energy, mahal = joint_monte_carlo(np.random.default_rng(0).standard_normal((200, 3)), replicates=39)
+    >>> bool(energy.p_value > 0.01), mahal.replicates
+    (True, 39)
+    """
+    x = _as_rows(x)
+    y = _standardise(x, ddof=1)
+    n, p = y.shape
+    observed = np.array([_energy_statistic(y), _mahalanobis_distance(np.einsum("ij,ij->i", y, y), p)])
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+
+    def replicate(stream) -> tuple[float, float]:
+        z = _standardise(np.random.default_rng(stream).standard_normal((n, p)), ddof=1)
+        return _energy_statistic(z), _mahalanobis_distance(np.einsum("ij,ij->i", z, z), p)
+
+    null = np.array(parallel_map(replicate, root.spawn(replicates), threads)).reshape(replicates, 2)
+    p_values = (1 + np.count_nonzero(null >= observed, axis=0)) / (replicates + 1)
+    return (EnergyResult(statistic=float(observed[0]), p_value=float(p_values[0]), replicates=replicates, n=n, dim=p),
+            MahalanobisResult(statistic=float(observed[1]), p_value=float(p_values[1]), rank=p, n=n,
+                              replicates=replicates))
+
+
+def energy_test(x, replicates: int = 99, seed=0, *, threads: int | None = None) -> EnergyResult:
+    """Székely-Rizzo energy test of multivariate normality [3]_, as
+    :func:`joint_monte_carlo` computes it.
 
     Examples
     --------
@@ -293,32 +318,13 @@ def energy_test(x, replicates: int = 99, seed=0, *, threads: int | None = None,
     >>> bool(res.p_value > 0.01), res.replicates
     (True, 39)
     """
-    x = _as_rows(x)
-    y = _standardise(x, ddof=1)
-    n, p = y.shape
-    observed = _energy_statistic(y)
-    observed_ks = _mahalanobis_distance(np.einsum("ij,ij->i", y, y), p) if mahalanobis else None
-    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    streams = root.spawn(replicates)
-
-    def replicate(stream) -> tuple[float, float]:
-        z = _standardise(np.random.default_rng(stream).standard_normal((n, p)), ddof=1)
-        ks = _mahalanobis_distance(np.einsum("ij,ij->i", z, z), p) if mahalanobis else np.nan
-        return _energy_statistic(z), ks
-
-    null = np.array(parallel_map(replicate, streams, threads)).reshape(replicates, 2)
-    p_value = (1 + np.count_nonzero(null[:, 0] >= observed)) / (replicates + 1)
-    energy = EnergyResult(statistic=observed, p_value=float(p_value), replicates=replicates, n=n, dim=p)
-    if not mahalanobis:
-        return energy
-    mc = (1 + np.count_nonzero(null[:, 1] >= observed_ks)) / (replicates + 1)
-    return energy, MahalanobisResult(statistic=float(observed_ks), p_value=float(mc), rank=p, n=n,
-                                     replicates=replicates)
+    return joint_monte_carlo(x, replicates, seed, threads=threads)[0]
 
 
 def mahalanobis_test(x, replicates: int = 99, seed=0, *, threads: int | None = None) -> MahalanobisResult:
     """Squared Mahalanobis norms of the rows against their law under normality [5]_,
-    with a Monte Carlo p-value (see :class:`MahalanobisResult`).
+    with a Monte Carlo p-value (see :class:`MahalanobisResult`), as
+    :func:`joint_monte_carlo` computes it.
 
     Examples
     --------
@@ -327,7 +333,7 @@ def mahalanobis_test(x, replicates: int = 99, seed=0, *, threads: int | None = N
     >>> res.rank, bool(res.p_value > 0.01)
     (5, True)
     """
-    return energy_test(x, replicates, seed, threads=threads, mahalanobis=True)[1]
+    return joint_monte_carlo(x, replicates, seed, threads=threads)[1]
 
 
 def _mahalanobis_distance(d2, rank: int) -> float:

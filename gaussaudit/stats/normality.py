@@ -360,7 +360,8 @@ def dagostino_pearson(x, axis: int = 0, *, threads: int | None = None) -> DAgost
     )
 
 
-def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: str = "cpu") -> FeatureNormality:
+def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: str = "cpu",
+                      scale: np.ndarray | None = None) -> FeatureNormality:
     """Anderson-Darling and D'Agostino-Pearson on every feature, sorting once.
 
     This is what ``audit`` runs. ``x`` is 2-D; pass ``axis=1`` for data stored
@@ -368,6 +369,9 @@ def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: s
     ``device`` other than ``"cpu"`` (a torch device such as ``"cuda"``, checked
     with :func:`gaussaudit.stats.gpu.resolve_device`) runs the same statistics
     with torch (:func:`gaussaudit.stats.gpu.feature_normality_torch`).
+    ``scale`` (one factor per sample) tests ``x`` multiplied sample by sample,
+    a block of features at a time, without a scaled copy of ``x``: the raw rows
+    from normalised ones and their norms, or the reverse.
 
     Examples
     --------
@@ -384,11 +388,13 @@ def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: s
     rows = as_feature_rows(x, axis)
     n = rows.shape[1]
     _check_n(n, DP_MIN_SAMPLES, "The normality tests")
+    factor = None if scale is None else np.asarray(scale, dtype=rows.dtype)
     if device != "cpu":
         from gaussaudit.stats.gpu import feature_normality_torch
 
-        return feature_normality_torch(rows, device)
-    return feature_normality_from_kernel(map_feature_blocks(_feature_kernel, rows, threads), n)
+        return feature_normality_torch(rows if factor is None else rows * factor, device)
+    kernel = _feature_kernel if factor is None else (lambda block: _feature_kernel(block * factor))
+    return feature_normality_from_kernel(map_feature_blocks(kernel, rows, threads), n)
 
 
 def feature_normality_from_kernel(out: dict[str, np.ndarray], n: int) -> FeatureNormality:
