@@ -18,6 +18,7 @@ from gaussaudit.stats.headline import (
     GaussianNull,
     HeadlineTest,
     data_seed,
+    fit_projected_normal,
     monte_carlo_p,
     surrogate_statistics,
     view_statistics,
@@ -68,14 +69,24 @@ class NullCalibration:
     question ("raw", "normalised"); ``bands[question][metric]`` where the
     data's value of each metric falls among the surrogates' (all at the
     test's own n, on the same rows); ``norm_cv`` the band of the norm CV.
+    ``prenormalised``: the rows arrived L2-normalised, so only the normalised
+    question is asked (its null fitted to the directions,
+    :func:`~gaussaudit.stats.headline.fit_projected_normal`) and there is no
+    norm CV band.
     """
 
     replicates: int
     n: int
     tests: dict
     bands: dict
-    norm_cv: NullBand
+    norm_cv: NullBand | None
     norm_cv_formula: float
+    prenormalised: bool = False
+
+    @property
+    def coverage(self) -> float:
+        """Share of Gaussian samples each band holds (exactly, for exchangeable surrogates)."""
+        return next(iter(next(iter(self.bands.values())).values())).coverage
 
 
 @dataclass(frozen=True)
@@ -232,12 +243,20 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     if config.normalize:
         raw *= norms[rows].astype(np.float32)
     observed, observed_cv = view_statistics(raw, directions, config.alpha)
-    null_model = GaussianNull.fit(raw_basis, m)
-    seed = data_seed(config.seed, raw_basis.mean, raw_basis.eigenvalues)
+    prenormalised = arrived_normalised(norms[rows])
+    if prenormalised:
+        # The raw rows are gone: only the normalised question can be asked, and
+        # its null is fitted to the directions themselves.
+        u = tested[:, rows] / np.where(norms[rows] > 0, norms[rows], 1.0)
+        null_basis, questions = fit_projected_normal(u), ("normalised",)
+    else:
+        null_basis, questions = raw_basis, QUESTIONS
+    null_model = GaussianNull.fit(null_basis, m)
+    seed = data_seed(config.seed, null_basis.mean, null_basis.eigenvalues)
     null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
                                 threads=config.threads)
     tests, bands = {}, {}
-    for question in QUESTIONS:
+    for question in questions:
         stats = [s[0][question] for s in null]
         everything = centred_statistics([observed[question], *stats])
         observed_t, values = float(everything[0]), everything[1:]
@@ -248,9 +267,23 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         bands[question] = {"statistic": null_band(values, observed_t)}
         bands[question].update({name: null_band([getattr(s, attr) for s in stats], getattr(observed[question], attr))
                                 for name, attr in BAND_METRICS.items()})
-    cv_band = null_band([s[1] for s in null], observed_cv)
-    return NullCalibration(replicates=config.calibrate, n=m, tests=tests, bands=bands,
-                           norm_cv=cv_band, norm_cv_formula=gaussian_norm_cv(raw_basis))
+    if prenormalised:  # no Gaussian has a norm CV of 0: there is nothing to compare
+        cv_band, cv_formula = None, float("nan")
+    else:
+        cv_band, cv_formula = null_band([s[1] for s in null], observed_cv), gaussian_norm_cv(raw_basis)
+    return NullCalibration(replicates=config.calibrate, n=m, tests=tests, bands=bands, norm_cv=cv_band,
+                           norm_cv_formula=cv_formula, prenormalised=prenormalised)
+
+
+#: Norm CV below which rows are taken to have arrived L2-normalised (float32
+#: rounding of unit rows gives ~1e-7; an isotropic Gaussian in 10⁵ dimensions 0.002).
+PRENORMALISED_CV = 1e-4
+
+
+def arrived_normalised(norms: np.ndarray) -> bool:
+    """Whether the rows came already L2-normalised (every norm the same)."""
+    mean = float(np.mean(norms))
+    return mean > 0 and float(np.std(norms)) < PRENORMALISED_CV * mean
 
 
 #: Metrics with a null band: JSON name → ViewStatistics attribute.

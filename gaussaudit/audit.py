@@ -291,8 +291,10 @@ class AuditReport:
 
     @property
     def question(self) -> str:
-        """The question the scan asks: "normalised" when rows are L2-normalised, else "raw"."""
-        return "normalised" if self.config.normalize else "raw"
+        """The question the scan asks: "normalised" when rows are L2-normalised
+        (or arrived so: then the raw rows are not there to ask about), else "raw"."""
+        prenormalised = self.calibration is not None and self.calibration.prenormalised
+        return "normalised" if self.config.normalize or prenormalised else "raw"
 
     @property
     def test(self) -> HeadlineTest | None:

@@ -185,8 +185,10 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         out["calibration"] = {
             "replicates": cal.replicates,
             "n": cal.n,
-            "coverage": _num(cal.norm_cv.coverage),
-            "norm_cv": {**_band(cal.norm_cv), "gaussian_formula": _num(cal.norm_cv_formula)},
+            "coverage": _num(cal.coverage),
+            "prenormalised": cal.prenormalised,
+            "norm_cv": (None if cal.norm_cv is None
+                        else {**_band(cal.norm_cv), "gaussian_formula": _num(cal.norm_cv_formula)}),
             "metrics": {q: {name: _band(b) for name, b in bands.items()} for q, bands in cal.bands.items()},
         }
     out["notes"] = list(report.notes)

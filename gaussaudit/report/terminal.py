@@ -89,7 +89,8 @@ def render_terminal(report, console: Console | None = None) -> None:
 
 
 def _rows_name(report) -> str:
-    return "normalised" if report.config.normalize else "unnormalised"
+    """The rows the per-feature summaries and the null bands describe."""
+    return "normalised" if report.question == "normalised" else "unnormalised"
 
 
 def _test_n(report) -> str:
@@ -115,7 +116,7 @@ def paper_table(report) -> Table:
                 style = "bold " + style + (" dim" if column == "normalised" else "")
             cells.append(Text(row.text(report, column), style=style))
         reference = row.reference
-        if row.label == "CV" and cal is not None:
+        if row.label == "CV" and cal is not None and cal.norm_cv is not None:
             reference = f"{cal.norm_cv.null_mean:.3f} (this cov.)"
         table.add_row(Text(row.label, style="bold" if row.label == "Gaussian?" else ""), *cells, reference)
     return table
@@ -136,12 +137,16 @@ def _tests_block(report, console: Console) -> None:
         t = report.test
         console.print(f"  [bold]Headline tests[/bold] (level {100 * t.alpha:g}%, {t.replicates} Gaussian surrogates, "
                       f"{t.n:,} rows)")
-        for q in ("raw", "normalised"):
-            console.print(_test_line(tests[q], q == report.question))
-        console.print("  [dim]raw: H0 = rows i.i.d. Gaussian with the sample's mean and covariance;\n"
-                      "  normalised: H0 = such rows L2-normalised (uniform on the sphere if isotropic).\n"
-                      "  Statistic: truncated product of the DP p-values (≤ 0.05) of every coordinate\n"
-                      "  and random projection; its null simulated (Monte Carlo p-value).[/dim]")
+        for q, test in tests.items():
+            console.print(_test_line(test, q == report.question))
+        if report.calibration.prenormalised:
+            console.print("  [dim]rows arrive L2-normalised: the raw rows are not there to test. normalised:\n"
+                          "  H0 = the rows are x/‖x‖ of some Gaussian x (fitted to these directions).[/dim]")
+        else:
+            console.print("  [dim]raw: H0 = rows i.i.d. Gaussian with the sample's mean and covariance;\n"
+                          "  normalised: H0 = such rows L2-normalised (uniform on the sphere if isotropic).[/dim]")
+        console.print("  [dim]Statistic: truncated product of the DP K² of every coordinate and random\n"
+                      "  projection, each centred on the null's mean; its null simulated (Monte Carlo).[/dim]")
         verdict = "Gaussian" if t.gaussian else "not Gaussian"
         style = "bold green" if t.gaussian else "bold red"
         what = "no departure from" if t.gaussian else "departs from"
@@ -193,7 +198,10 @@ def honesty_notes(report) -> list[str]:
             f"8/(d−4) = {min(8 / (d - 4), 1):.2f}); the paper's rule on normalised rows rejects even perfect data "
             "here, while the normalised headline test is judged against the normalised null.")
     cal = report.calibration
-    if cal is not None:
+    if cal is not None and cal.prenormalised:
+        out.append("the rows arrive L2-normalised (every norm the same): the norm CV, the unnormalised column "
+                   "and the joint tests describe unit rows, not the embeddings before normalisation.")
+    elif cal is not None:
         b = cal.norm_cv
         if report.norm_cv > b.null_high:
             out.append(f"norm CV {report.norm_cv:.3f} is above what a Gaussian of this covariance gives "
@@ -286,17 +294,18 @@ def _calibration_block(report, console: Console) -> None:
     if cal is None:
         return
     console.print(f"[bold]Null bands[/bold] ({cal.replicates} Gaussian surrogates, {cal.n:,} rows, prepared as "
-                  f"the data;\n  each band holds {100 * cal.norm_cv.coverage:.0f}% of Gaussian samples)")
+                  f"the data;\n  each band holds {100 * cal.coverage:.0f}% of Gaussian samples)")
     table = Table(box=None, pad_edge=False, padding=(0, 2), header_style="bold")
     for name, justify in (("Metric", "left"), ("Observed", "right"), ("Null band", "right"), ("Percentile", "right")):
         table.add_column(name, justify=justify)
-    rows = [("CV (norms, raw)", cal.norm_cv)]
+    rows = [] if cal.norm_cv is None else [("CV (norms, raw)", cal.norm_cv)]
     rows += [(_BAND_LABELS[name], band) for name, band in cal.bands[report.question].items()]
     for label, band in rows:
-        table.add_row(label, Text(f"{band.observed:.3f}", style="" if band.inside else "yellow"),
-                      f"{band.null_low:.3f} – {band.null_high:.3f}", f"{band.percentile:.0f}")
+        table.add_row(label, Text(format_number(band.observed), style="" if band.inside else "yellow"),
+                      f"{format_number(band.null_low)} – {format_number(band.null_high)}", f"{band.percentile:.0f}")
     console.print(table)
-    console.print(f"  [dim]{_rows_name(report)} rows but the CV. Outside a band (yellow): beyond what n and\n"
+    rows_text = f"{_rows_name(report)} rows" + (", the CV of raw norms" if cal.norm_cv is not None else "")
+    console.print(f"  [dim]{rows_text}. Outside a band (yellow): beyond what n and\n"
                   "  normalisation explain; with several bands one falls outside by chance more\n"
                   "  often than 10%: the headline test is the verdict.[/dim]")
     console.print()

@@ -298,7 +298,13 @@ def centred_statistics(views: list[ViewStatistics], tau: float = 0.05) -> np.nda
     count = finite.sum(axis=0)
     centre = np.where(finite, z, 0.0).sum(axis=0) / np.maximum(count, 1)
     k2 = np.sum((z - centre) ** 2, axis=1)
-    return np.array([truncated_product(row, tau) for row in k2])
+    # The truncated product is 0 whenever no feature fails at τ, which at small
+    # d happens in a good share of samples; ties with the data count against it
+    # in the Monte Carlo p-value, so the test fell below its level. The mean K²
+    # breaks them: a second key, scaled under 1e-6, far below any difference in
+    # the truncated product (each failing feature adds at least −log τ ≈ 3).
+    mean_k2 = np.array([np.nanmean(row) if np.isfinite(row).any() else 0.0 for row in k2])
+    return np.array([truncated_product(row, tau) for row in k2]) + 1e-6 * mean_k2 / (1.0 + mean_k2)
 
 
 def data_seed(seed: int, *arrays: np.ndarray) -> np.random.SeedSequence:
@@ -365,3 +371,67 @@ def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None
         return view_statistics(null_model.draw(rng), directions, alpha)
 
     return parallel_map(one, streams, threads)
+
+
+def fit_projected_normal(u: np.ndarray, *, iterations: int = 100, tol: float = 1e-7):
+    """Mean and covariance (μ, Σ) of a Gaussian whose normalised draws x/‖x‖
+    have the law of the unit rows ``u`` (d × n, feature-major): the maximum
+    likelihood fit of the projected normal, by EM with each row's lost norm as
+    the missing datum, returned as a :class:`~gaussaudit.prep.whiten.CovarianceBasis`
+    (scaled so that tr Σ + ‖μ‖² = 1; the scale is not identified).
+
+    This is the normalised question's null fit when the rows arrive already
+    normalised: the Gaussian fitted to unit rows is not one whose normalised
+    draws look like them (its normalisation changes the shape of the spread and
+    shrinks the mean), which made Gaussian directions fail the test 93-100 % of
+    the time at d = 8.
+
+    E-step: along the ray of u, x = r·u has density ∝ r^(d−1) exp(−a r²/2 + b r),
+    a = uᵀΣ⁻¹u, b = uᵀΣ⁻¹μ; E[r | u] and E[r² | u] by quadrature on 81 points
+    within ±10 standard deviations of the mode. M-step: μ = mean E[x | u],
+    Σ = mean E[xxᵀ | u] − μμᵀ (Presnell, Morrison & Littell 1998, for d = 2).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((4, 20000)) * np.array([[3.0], [1.0], [1.0], [0.5]]) + np.array([[1.0], [0], [0], [0]])
+    >>> fit = fit_projected_normal(x / np.linalg.norm(x, axis=0))
+    >>> ratio = (fit.eigenvectors * fit.eigenvalues) @ fit.eigenvectors.T
+    >>> bool(abs(ratio[0, 0] / ratio[3, 3] - 36) < 4), bool(abs(fit.mean[0] / np.sqrt(ratio[3, 3]) - 2) < 0.3)
+    (True, True)
+    """
+    from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis
+
+    u = np.asarray(u, dtype=np.float64)
+    d, n = u.shape
+    start = covariance_basis(u)
+    mu = start.mean.copy()
+    cov = (start.eigenvectors * start.eigenvalues) @ start.eigenvectors.T
+    grid = np.linspace(-10.0, 10.0, 81)
+    for _ in range(iterations):
+        values, vectors = np.linalg.eigh(cov)
+        keep = values > values.max() * max(n, d) * np.finfo(np.float64).eps
+        w = vectors[:, keep] / np.sqrt(values[keep])  # Σ^(-1/2) on the kept span
+        su, sm = w.T @ u, w.T @ mu
+        a = np.einsum("ij,ij->j", su, su)
+        b = sm @ su
+        mode = (b + np.sqrt(b * b + 4 * a * (d - 1))) / (2 * a)
+        spread = 1.0 / np.sqrt(a + (d - 1) / mode**2)
+        r = np.maximum(mode[:, None] + spread[:, None] * grid, 1e-300)
+        log_f = (d - 1) * np.log(r) - 0.5 * a[:, None] * r * r + b[:, None] * r
+        weight = np.exp(log_f - log_f.max(axis=1, keepdims=True))
+        weight /= weight.sum(axis=1, keepdims=True)
+        r1, r2 = (weight * r).sum(axis=1), (weight * r * r).sum(axis=1)
+        new_mu = u @ r1 / n
+        new_cov = (u * r2) @ u.T / n - np.outer(new_mu, new_mu)
+        scale = np.trace(new_cov) + new_mu @ new_mu
+        new_mu, new_cov = new_mu / np.sqrt(scale), new_cov / scale
+        change = np.abs(new_cov - cov).max() + np.abs(new_mu - mu).max()
+        mu, cov = new_mu, new_cov
+        if change < tol:
+            break
+    values, vectors = np.linalg.eigh(cov)
+    order = np.argsort(values)[::-1]
+    values = np.clip(values[order], 0.0, None)
+    rank = int(np.count_nonzero(values > values[0] * max(n, d) * np.finfo(np.float64).eps))
+    return CovarianceBasis(mean=mu, eigenvalues=values, eigenvectors=vectors[:, order], rank=rank, n=n)
