@@ -1,0 +1,193 @@
+"""Size of the headline tests by simulation, at a small scale (CI).
+
+Replicate r draws its data from ``np.random.default_rng(r)`` and audits with
+``seed=r``, so every rate here is deterministic; the bounds are nonetheless the
+central 99 % binomial interval of the rejection count when the true rate is
+exactly the nominal one (``scipy.stats.binom.ppf``), so a correct test would
+fail them only about 1 % of the time over a change of seeds. The larger grid
+(and power) is benchmarks/bench_size_power.py → docs/size-and-power.md.
+
+The simulations are cached per cell and shared by the tests that read them
+(the size of both questions and the null-band coverage come from one audit).
+"""
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from gaussaudit import audit
+
+# The data of the size cells: the laws of the benchmark's grid, one definition.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_size_power as bench  # noqa: E402
+
+ALPHA = 0.05
+#: Replicates of a Gaussian n = 200 size cell (and of the band coverage, from the same audits).
+SIZE_REPS = 400
+#: Replicates of the costlier cells (sphere-uniform at n = 2000; the joint tests).
+REPS = 200
+#: Replicates of a power cell.
+POWER_REPS = 40
+FAST = dict(projections=16, pca_projections=0, mv_sample=0)
+
+
+def binomial_bounds(reps: int, p: float, level: float = 0.99) -> tuple[int, int]:
+    """Central ``level`` interval [lo, hi] of a Binomial(reps, p) count."""
+    tail = (1 - level) / 2
+    return int(stats.binom.ppf(tail, reps, p)), int(stats.binom.ppf(1 - tail, reps, p))
+
+
+def assert_rate(k: int, reps: int, p: float, what: str) -> None:
+    lo, hi = binomial_bounds(reps, p)
+    assert lo <= k <= hi, (f"{what}: {k}/{reps} = {k / reps:.3f}, outside the 99% binomial interval "
+                           f"[{lo}, {hi}] = [{lo / reps:.3f}, {hi / reps:.3f}] around {p}")
+
+
+def gaussian(cov: str, n: int, d: int, r: int) -> np.ndarray:
+    return bench.gaussian(cov, n, d, np.random.default_rng(r))
+
+
+def sphere(n: int, d: int, r: int) -> np.ndarray:
+    return bench.unit_rows(np.random.default_rng(r).standard_normal((n, d)))
+
+
+@lru_cache(maxsize=None)
+def gaussian_cell(cov: str, d: int, n: int = 200) -> dict[str, int]:
+    """Counts over SIZE_REPS Gaussian replicates: rejections of each question,
+    and how often the data fall inside the null bands."""
+    out = dict(raw=0, normalised=0, band_dp=0, band_cv=0)
+    for r in range(SIZE_REPS):
+        rep = audit(gaussian(cov, n, d, r), seed=r, **FAST)
+        out["raw"] += not rep.tests["raw"].gaussian
+        out["normalised"] += not rep.tests["normalised"].gaussian
+        out["band_dp"] += rep.calibration.bands["normalised"]["dp.mean_p"].inside
+        out["band_cv"] += rep.calibration.norm_cv.inside
+    print(f"\n[size] {cov} d={d} n={n}: " + ", ".join(f"{k} {v}/{SIZE_REPS} = {v / SIZE_REPS:.3f}"
+                                                  for k, v in out.items()))
+    return out
+
+
+@lru_cache(maxsize=None)
+def sphere_cell(d: int = 16, n: int = 2000) -> dict[str, int]:
+    """Rows uniform on the sphere (normalised N(0, I)): the normalised null holds."""
+    out = dict(normalised=0, paper=0, rayleigh=0)
+    for r in range(REPS):
+        rep = audit(sphere(n, d, r), seed=r, **FAST)
+        assert set(rep.tests) == {"normalised"}  # unit rows: there are no raw rows to ask about
+        out["normalised"] += not rep.tests["normalised"].gaussian
+        out["paper"] += not rep.verdict.gaussian
+        out["rayleigh"] += rep.uniformity.rayleigh_p <= ALPHA
+    print(f"\n[sphere] d={d} n={n}: " + ", ".join(f"{k} {v}/{REPS} = {v / REPS:.3f}"
+                                                 for k, v in out.items()))
+    return out
+
+
+CELLS = [(cov, d) for d in (8, 32) for cov in ("iso", "aniso")]
+
+
+@pytest.mark.parametrize("question", ["raw", "normalised"])
+@pytest.mark.parametrize("cov,d", CELLS)
+def test_size_of_headline_test(cov, d, question):
+    """Gaussian rows (n = 200): each question's test rejects at about alpha."""
+    k = gaussian_cell(cov, d)[question]
+    assert_rate(k, SIZE_REPS, ALPHA, f"size of the {question} test, {cov} d={d} n=200")
+
+
+NORM_CV_OVER_COVERAGE = pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the norm-CV band holds ~95 % (not 90 %) of anisotropic Gaussians with a mean; the "
+           "surrogates' covariance is fitted to the very rows whose CV is compared, so their CV tracks the data's")
+
+
+@pytest.mark.parametrize("band", ["band_dp", "band_cv"])
+@pytest.mark.parametrize("cov,d", [pytest.param(cov, d, id=f"{cov}-{d}") for cov, d in CELLS])
+def test_null_band_coverage(cov, d, band, request):
+    if cov == "aniso" and band == "band_cv":
+        request.applymarker(NORM_CV_OVER_COVERAGE)
+    """A Gaussian sample's normalised mean DP p-value and its norm CV fall
+    inside their 19-surrogate null bands (the surrogates' range) about 90 % of
+    the time."""
+    k = gaussian_cell(cov, d)[band]
+    name = {"band_dp": 'bands["normalised"]["dp.mean_p"]', "band_cv": "norm_cv"}[band]
+    assert_rate(k, SIZE_REPS, 0.90, f"coverage of {name}, {cov} d={d} n=200")
+
+
+def test_sphere_uniform_passes_normalised_test_but_not_the_paper_rule():
+    """Rows uniform on the sphere (d = 16, n = 2000) are exactly normalised
+    Gaussian data, so the normalised test rejects them at about alpha. The
+    paper's rule, judged on the unnormalised rows — here the unit rows
+    themselves, whose coordinates are Beta-like with excess kurtosis
+    −6/(d + 2) — calls them not Gaussian nearly always: the rule asks "is each
+    coordinate normal?", not "is this what normalised Gaussian data look
+    like?"."""
+    cell = sphere_cell()
+    assert_rate(cell["normalised"], REPS, ALPHA, "normalised test on sphere-uniform rows, d=16 n=2000")
+    assert cell["paper"] >= 0.9 * REPS, f"paper rule rejected only {cell['paper']}/{REPS}"
+
+
+@lru_cache(maxsize=None)
+def prenormalised_cell(cov: str, d: int, n: int) -> int:
+    """Rejections of the normalised test when the Gaussian rows arrive already
+    L2-normalised (its null is then fitted to the directions by EM)."""
+    k = 0
+    for r in range(REPS):
+        rep = audit(bench.unit_rows(gaussian(cov, n, d, r)), seed=r, **FAST)
+        assert set(rep.tests) == {"normalised"} and rep.calibration.prenormalised
+        k += not rep.test.gaussian
+    print(f"\n[prenormalised] {cov} d={d} n={n}: normalised {k}/{REPS} = {k / REPS:.3f}")
+    return k
+
+
+@pytest.mark.parametrize("cov,d,n", [("aniso", 8, 2000), ("aniso", 32, 200)])
+def test_size_on_rows_that_arrive_normalised(cov, d, n):
+    """Before the EM fit, Gaussian directions that arrived normalised failed 93-100 % of the time."""
+    assert_rate(prenormalised_cell(cov, d, n), REPS, ALPHA, f"normalised test on pre-normalised {cov} d={d} n={n}")
+
+
+def test_rayleigh_size_on_sphere_uniform_rows():
+    k = sphere_cell()["rayleigh"]
+    assert_rate(k, REPS, ALPHA, "Rayleigh test on sphere-uniform rows, d=16 n=2000")
+
+
+def _laplace(r):
+    return np.random.default_rng(r).laplace(size=(500, 16))
+
+
+def _relu(r):
+    factor, _ = bench.anisotropic(16)
+    return np.maximum(0.0, np.random.default_rng(r).standard_normal((500, 16)) @ factor.T)
+
+
+@pytest.mark.parametrize("draw", [_laplace, _relu], ids=["iid-laplace", "relu"])
+def test_clearly_non_gaussian_data_are_rejected(draw):
+    """iid Laplace coordinates and ReLU features (d = 16, n = 500): both tests reject in >= 95 %."""
+    counts = dict(raw=0, normalised=0)
+    for r in range(POWER_REPS):
+        rep = audit(draw(r), seed=r, **FAST)
+        counts["raw"] += not rep.tests["raw"].gaussian
+        counts["normalised"] += not rep.tests["normalised"].gaussian
+    print(f"\n[power] {draw.__name__.strip('_')} d=16 n=500: "
+          + ", ".join(f"{k} {v}/{POWER_REPS}" for k, v in counts.items()))
+    for question, k in counts.items():
+        assert k >= 0.95 * POWER_REPS, f"{question} test rejected only {k}/{POWER_REPS}"
+
+
+def test_energy_and_mahalanobis_size():
+    """Monte Carlo p-values of the joint energy and Mahalanobis tests (19
+    replicates) on Gaussian raw rows, n = 200, d = 4: size about alpha."""
+    counts = dict(energy=0, mahalanobis=0)
+    for r in range(REPS):
+        x = np.random.default_rng(r).standard_normal((200, 4)) * np.array([1.0, 2.0, 0.5, 3.0]) + 1.0
+        mv = audit(x, seed=r, calibrate=0, projections=0, pca_projections=0, mv_sample=200, mv_dims=4).multivariate
+        assert mv.dim == 4 and mv.n == 200
+        counts["energy"] += mv.energy.p_value <= ALPHA
+        counts["mahalanobis"] += mv.mahalanobis.p_value <= ALPHA
+    print("\n[joint] d=4 n=200: " + ", ".join(f"{k} {v}/{REPS} = {v / REPS:.3f}"
+                                             for k, v in counts.items()))
+    for name, k in counts.items():
+        assert_rate(k, REPS, ALPHA, f"size of the {name} test, d=4 n=200")
