@@ -73,7 +73,7 @@ def test_compare_json_columns_in_order_with_labels_and_markdown(files, tmp_path)
     assert [cell.split()[0] for cell in table["Headline test"]] == [
         "✓" if r["verdict"]["test"]["gaussian"] else "✗" for r in (lap, gauss)]
     assert table["CV"][1] == f"{gauss['metrics']['norm_cv']:.3f}"
-    assert "n = 1,500 rows tested" in out and "- **sup\\|ervised**: AD mean A²" in out
+    assert "n = 1,500 rows tested" in out and "- **sup\\|ervised**, paper rule: AD mean A²" in out
 
     # the terminal table: default labels are the file names, columns in the order given
     assert rc2 == 0, err2

@@ -7,7 +7,7 @@ import base64
 import html
 from datetime import datetime, timezone
 
-from gaussaudit.report.table import PAPER_ROWS, format_number, settings_summary
+from gaussaudit.report.table import PAPER_ROWS, format_monte_carlo_p, format_number, settings_summary
 
 _CSS = """
 :root { --pass: #2f855a; --fail: #c53030; --muted: #5a6472; --rule: #d8dee6; }
@@ -67,15 +67,21 @@ def _table(columns) -> str:
 
 
 def _details(label: str, report) -> str:
-    verdict = "Gaussian" if report.verdict.gaussian else "not Gaussian"
-    cls = "pass" if report.verdict.gaussian else "fail"
+    test = report.test
+    ok = report.verdict.gaussian if test is None else test.gaussian
+    verdict = "Gaussian" if ok else "not Gaussian"
+    cls = "pass" if ok else "fail"
+    how = "" if test is None else (f" (headline test, {test.question} rows: p "
+                                   f"{format_monte_carlo_p(test.p_value, test.replicates)}, level {100 * test.alpha:g} %)")
+    paper = "Gaussian" if report.verdict.gaussian else "not Gaussian"
     files = ", ".join(report.paths[:3]) + (f" … ({len(report.paths)} files)" if len(report.paths) > 3 else "")
     reasons = "".join(f"<li>{_e(reason)}</li>" for reason in report.verdict.reasons)
     return (
-        f'<p><strong>{_e(label)}</strong>: <span class="{cls}"><strong>{verdict}</strong></span> '
+        f'<p><strong>{_e(label)}</strong>: <span class="{cls}"><strong>{verdict}</strong>{_e(how)}</span> '
         f'<span class="muted">· {_e(files)} · rows {report.n_total:,}, tested {report.n_used:,} · dim {report.dim}'
         f" · median |skewness| {format_number(report.skewness_median_abs)}"
         f" · median |excess kurtosis| {format_number(report.excess_kurtosis_median_abs)}</span></p>"
+        f'<p>paper rule (unnormalised rows; a heuristic, not a test): {paper}</p>'
         f'<ul class="reasons">{reasons}</ul>'
     )
 

@@ -36,5 +36,5 @@ def render_markdown(columns) -> str:
     if failing:
         lines.append("")
         for label, r in failing:
-            lines.append(f"- **{_cell(label)}**: " + "; ".join(_cell(reason) for reason in r.verdict.reasons))
+            lines.append(f"- **{_cell(label)}**, paper rule: " + "; ".join(_cell(reason) for reason in r.verdict.reasons))
     return "\n".join(lines) + "\n"
