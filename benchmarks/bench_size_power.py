@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -49,6 +50,7 @@ from gaussaudit.stats.headline import STATISTIC
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "size-and-power.md"
+DEFAULT_CACHE = ROOT / "benchmarks" / "results" / "size-power.jsonl"
 ALPHA = 0.05
 #: Options of every headline audit (fast; the tests' defaults otherwise: calibrate=19, test_sample=5000).
 FAST = dict(projections=32, pca_projections=0, mv_sample=0)
@@ -219,60 +221,111 @@ def grid(g: dict) -> list[Cell]:
     return cells
 
 
-def run_size(cell: Cell, reps: int) -> dict[str, Count]:
-    out = {k: Count() for k in ("raw", "normalised", "prenormalised")}
-    for r in range(reps):
-        x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
-        rep = audit(x, seed=r, **FAST)
-        out["raw"].add(not rep.tests["raw"].gaussian)
-        out["normalised"].add(not rep.tests["normalised"].gaussian)
-        pre = audit(unit_rows(x), seed=r, **FAST)
-        out["prenormalised"].add(not pre.tests["normalised"].gaussian)
-    return out
+def replicate_size(cell: Cell, r: int, threads: int | None) -> dict:
+    x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
+    rep = audit(x, seed=r, threads=threads, **FAST)
+    pre = audit(unit_rows(x), seed=r, threads=threads, **FAST)
+    return {"raw": not rep.tests["raw"].gaussian, "normalised": not rep.tests["normalised"].gaussian,
+            "prenormalised": not pre.tests["normalised"].gaussian}
 
 
 JOINT = ("mardia_skew", "mardia_kurt", "hz", "energy", "mahalanobis")
 
 
-def run_joint(cell: Cell, reps: int) -> dict[str, Count]:
-    out = {k: Count() for k in JOINT}
-    dims = set()
-    for r in range(reps):
-        x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
-        mv = audit(x, seed=r, calibrate=0, projections=0, pca_projections=0, mv_sample=cell.n).multivariate
-        dims.add(mv.dim)
-        for name, p in zip(JOINT, (mv.mardia.skewness_p, mv.mardia.kurtosis_p, mv.henze_zirkler.p_value,
-                                   mv.energy.p_value, mv.mahalanobis.p_value)):
-            out[name].add(p <= ALPHA)
-    out["_dim"] = sorted(dims)
+def replicate_joint(cell: Cell, r: int, threads: int | None) -> dict:
+    x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
+    mv = audit(x, seed=r, calibrate=0, projections=0, pca_projections=0, mv_sample=cell.n,
+               threads=threads).multivariate
+    out = {name: bool(p <= ALPHA) for name, p in zip(
+        JOINT, (mv.mardia.skewness_p, mv.mardia.kurtosis_p, mv.henze_zirkler.p_value,
+                mv.energy.p_value, mv.mahalanobis.p_value))}
+    out["_dim"] = int(mv.dim)
     return out
 
 
-def run_unif(cell: Cell, reps: int) -> dict[str, Count]:
-    out = {k: Count() for k in ("rayleigh", "bingham")}
-    for r in range(reps):
-        x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
-        # pca_projections=1 makes the audit compute the covariance basis the uniformity tests use
-        u = audit(x, seed=r, calibrate=0, projections=0, pca_projections=1, mv_sample=0).uniformity
-        out["rayleigh"].add(u.rayleigh_p <= ALPHA)
-        out["bingham"].add(u.bingham_p <= ALPHA)
-    return out
+def replicate_unif(cell: Cell, r: int, threads: int | None) -> dict:
+    x = gaussian(cell.kind, cell.n, cell.d, np.random.default_rng(r))
+    # pca_projections=1 makes the audit compute the covariance basis the uniformity tests use
+    u = audit(x, seed=r, calibrate=0, projections=0, pca_projections=1, mv_sample=0, threads=threads).uniformity
+    return {"rayleigh": bool(u.rayleigh_p <= ALPHA), "bingham": bool(u.bingham_p <= ALPHA)}
 
 
-def run_power(cell: Cell, reps: int) -> dict[str, Count]:
+def replicate_power(cell: Cell, r: int, threads: int | None) -> dict:
     alt = next(a for a in ALTERNATIVES if a.name == cell.kind)
-    out = {k: Count() for k in ("raw", "normalised", "paper")}
-    for r in range(reps):
-        x = alt.draw(cell.n, cell.d, np.random.default_rng(r))
-        rep = audit(x, seed=r, **FAST)
-        if "raw" in rep.tests:  # unit rows (the sphere alternative) have no raw question
-            out["raw"].add(not rep.tests["raw"].gaussian)
-        out["normalised"].add(not rep.tests["normalised"].gaussian)
-        out["paper"].add(not rep.verdict.gaussian)
+    x = alt.draw(cell.n, cell.d, np.random.default_rng(r))
+    rep = audit(x, seed=r, threads=threads, **FAST)
+    out = {"normalised": not rep.tests["normalised"].gaussian, "paper": not rep.verdict.gaussian}
+    if "raw" in rep.tests:  # unit rows (the sphere alternative) have no raw question
+        out["raw"] = not rep.tests["raw"].gaussian
     return out
 
 
-RUNNERS = {"size": run_size, "joint": run_joint, "unif": run_unif, "power": run_power}
+#: The outcomes a cell's table reads (a cell without some, e.g. power:sphere's raw, prints —).
+OUTCOMES = {"size": ("raw", "normalised", "prenormalised"), "joint": JOINT,
+            "unif": ("rayleigh", "bingham"), "power": ("raw", "normalised", "paper")}
+
+
+def tally(section: str, outcomes: list[dict]) -> dict:
+    """Counts of a cell's outcomes over its replicates."""
+    out = {k: Count() for k in OUTCOMES[section]}
+    for o in outcomes:
+        for k in OUTCOMES[section]:
+            if k in o:
+                out[k].add(o[k])
+    if section == "joint":
+        out["_dim"] = sorted({o["_dim"] for o in outcomes})
+    return out
+
+
+# ---------------------------------------------------------------- cache
+
+def fingerprint() -> str:
+    """A hash of what the simulated statistics compute: every p-value the cells
+    read, on a few small fixed data sets. Replicates cached under another
+    fingerprint were computed by code that gives other numbers and are not reused;
+    edits that leave the statistics alone (reports, CLI) keep the cache."""
+    h = hashlib.sha1()
+    for kind, n, d in (("iso", 300, 8), ("aniso", 300, 24), ("aniso", 1200, 40)):
+        x = gaussian(kind, n, d, np.random.default_rng(7))
+        for rows in (x, unit_rows(x)):
+            rep = audit(rows, seed=7, mv_sample=n, pca_projections=1, **{k: v for k, v in FAST.items()
+                                                                      if k not in ("mv_sample", "pca_projections")})
+            values = [t.p_value for _, t in sorted(rep.tests.items())] + [rep.verdict.gaussian]
+            mv, u = rep.multivariate, rep.uniformity
+            values += [mv.mardia.skewness_p, mv.mardia.kurtosis_p, mv.henze_zirkler.p_value, mv.energy.p_value,
+                       mv.mahalanobis.p_value, u.rayleigh_p, u.bingham_p]
+            h.update(repr([round(float(v), 10) for v in values]).encode())
+    return h.hexdigest()[:12]
+
+
+class Cache:
+    """Replicate outcomes, one JSON line each ({"cell", "rep", "fp", "out"}),
+    appended as they are computed, so a long grid can be stopped and resumed, run
+    in pieces (``--cells``) and across machines, and rendered from what is there."""
+
+    def __init__(self, path: Path | None, fp: str):
+        self.path, self.fp, self.done = path, fp, {}
+        if path is not None and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    if rec["fp"] == fp:
+                        self.done[(rec["cell"], rec["rep"])] = rec["out"]
+
+    def get(self, cell: Cell, r: int):
+        return self.done.get((cell.id, r))
+
+    def put(self, cell: Cell, r: int, out: dict) -> None:
+        self.done[(cell.id, r)] = out
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"cell": cell.id, "rep": r, "fp": self.fp, "out": out},
+                                   separators=(",", ":")) + "\n")
+
+
+REPLICATES = {"size": replicate_size, "joint": replicate_joint, "unif": replicate_unif,
+              "power": replicate_power}
 
 
 # ---------------------------------------------------------------- report
@@ -300,13 +353,18 @@ def source_state() -> str:
     return f"commit {commit}"
 
 
-def render(results: dict[Cell, dict], args, seconds: float, state: str) -> str:
+def _replicates(counts: dict) -> int:
+    return max(v.n for v in counts.values() if isinstance(v, Count))
+
+
+def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str) -> str:
     by = lambda s: [(c, v) for c, v in results.items() if c.section == s]  # noqa: E731
     cmd = " ".join(["python benchmarks/bench_size_power.py", *sys.argv[1:]])
     parts = [
         "# Size and power of the headline tests",
         "",
-        f"Generated by `{cmd}` (gaussaudit {__version__}, {state}, {seconds / 60:.1f} min). "
+        f"Generated by `{cmd}` (gaussaudit {__version__}, {state}, statistics fingerprint {fp}; "
+        f"{seconds / 60:.1f} min in this run, replicates cached by earlier runs reused). "
         "Simulation; replicate r draws its data from `np.random.default_rng(r)` and audits with `seed=r`, "
         f"so every number is reproducible. Headline audits use `{', '.join(f'{k}={v}' for k, v in FAST.items())}` "
         "and the defaults otherwise (`calibrate=19` surrogates, `test_sample=5000`, alpha = 0.05): at n = 10,000 "
@@ -434,6 +492,13 @@ def main(argv=None) -> int:
                     help="run only cells whose id matches one of these glob patterns, e.g. 'size:iso:*' 'power:t5:*'")
     ap.add_argument("--list", action="store_true", help="print the cell ids of the grid and exit")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="markdown file to write (default docs/size-and-power.md)")
+    ap.add_argument("--cache", default=str(DEFAULT_CACHE),
+                    help="JSON-lines file of replicate outcomes to reuse and extend (default "
+                         "benchmarks/results/size-power.jsonl)")
+    ap.add_argument("--no-cache", action="store_true", help="compute every replicate, store nothing")
+    ap.add_argument("--stop-after", type=float, metavar="MINUTES",
+                    help="start no new replicate after this many minutes; render what is there")
+    ap.add_argument("--threads", type=int, help="threads of each audit (default: all cores)")
     args = ap.parse_args(argv)
 
     g = dict(QUICK if args.quick else FULL)
@@ -453,16 +518,43 @@ def main(argv=None) -> int:
 
     # the library was imported above: this is the code the simulation runs
     state = source_state()
+    fp = fingerprint()
+    cache = Cache(None if args.no_cache else Path(args.cache), fp)
+    print(f"statistics fingerprint {fp}; {len(cache.done)} replicates cached under it", file=sys.stderr)
     started = time.perf_counter()
+    deadline = started + 60 * args.stop_after if args.stop_after else None
+    target = {c: {"power": power_reps, "joint": joint_reps}.get(c.section, reps) for c in cells}
+    # cheap cells first, so that a run stopped by --stop-after has the most cells complete
+    for i, cell in enumerate(sorted(cells, key=lambda c: c.n * c.d * (1 + c.d / 64)), 1):
+        t0, computed = time.perf_counter(), 0
+        for r in range(target[cell]):
+            if cache.get(cell, r) is None:
+                if deadline is not None and time.perf_counter() > deadline:
+                    break
+                cache.put(cell, r, REPLICATES[cell.section](cell, r, args.threads))
+                computed += 1
+        have = sum(cache.get(cell, r) is not None for r in range(target[cell]))
+        counts = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+        rates = "  ".join(f"{k} {v.rate:.3f}" for k, v in counts.items() if isinstance(v, Count))
+        print(f"[{i}/{len(cells)}] {cell.id}  {have}/{target[cell]} reps ({computed} computed)  "
+              f"{time.perf_counter() - t0:.1f} s  {rates}", file=sys.stderr, flush=True)
+    # a cell's numbers: its first replicates 0, 1, ... that are all there (never a selection)
     results = {}
-    for i, cell in enumerate(cells, 1):
-        t0 = time.perf_counter()
-        r = {"power": power_reps, "joint": joint_reps}.get(cell.section, reps)
-        results[cell] = RUNNERS[cell.section](cell, r)
-        rates = "  ".join(f"{k} {v.rate:.3f}" for k, v in results[cell].items() if isinstance(v, Count))
-        print(f"[{i}/{len(cells)}] {cell.id}  {r} reps  {time.perf_counter() - t0:.1f} s  {rates}",
-              file=sys.stderr, flush=True)
-    text = render(results, args, time.perf_counter() - started, state)
+    for cell in cells:
+        have = 0
+        while have < target[cell] and cache.get(cell, have) is not None:
+            have += 1
+        if have:
+            results[cell] = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+    short = [f"{c.id} ({_replicates(results[c])}/{target[c]})"
+             for c in cells if c in results and _replicates(results[c]) < target[c]]
+    missing = [c.id for c in cells if c not in results]
+    text = render(results, args, time.perf_counter() - started, state, fp)
+    if short or missing:
+        text += ("\n**Incomplete grid.** " + (f"Cells with fewer replicates than the {reps} (power {power_reps}) "
+                 "asked: " + ", ".join(short) + ". " if short else "")
+                 + (f"Cells not run yet: {', '.join(missing)}. " if missing else "")
+                 + "Rerun the same command to add replicates (they are cached).\n")
     if source_state() != state:
         text += ("\n**Warning:** gaussaudit/ changed while this ran (" + source_state() + " at the end); "
                  "the numbers are those of the code imported at the start.\n")
