@@ -20,6 +20,12 @@ from gaussaudit.stats.headline import (
     data_seed,
     fit_projected_normal,
     monte_carlo_p,
+    INNER_DRAWS,
+    REFIT_MAX_DIM,
+    REFIT_ROWS_PER_DIM,
+    common_normals,
+    refit_centre,
+    sample_shell_cv,
     surrogate_statistics,
     view_statistics,
 )
@@ -211,7 +217,8 @@ def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: Covarian
     if to_raw is not None:
         sub *= to_raw[rows]
     y = (basis.eigenvectors[:, :p].T @ sub).T
-    seed = data_seed(config.seed, y[: min(m, 64)].ravel())
+    # the raw rows, not y: an eigenvector's sign is the LAPACK build's choice
+    seed = data_seed(config.seed, sub[:, : min(m, 64)])
     energy, mahal = joint_monte_carlo(y, replicates=config.energy_replicates, seed=seed, threads=config.threads)
     return MultivariateResult(
         n=m,
@@ -253,12 +260,25 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         null_basis, questions = raw_basis, QUESTIONS
     null_model = GaussianNull.fit(null_basis, m)
     seed = data_seed(config.seed, null_basis.mean, null_basis.eigenvalues)
+    refit, base, centres = None, None, None
+    if tested.shape[0] <= REFIT_MAX_DIM and m >= REFIT_ROWS_PER_DIM * tested.shape[0]:
+        # each sample's normalised z-scores centred on its own refitted null (refit_centre)
+        if prenormalised:
+            def refit(x):
+                return GaussianNull.fit(fit_projected_normal(x / np.linalg.norm(x, axis=0), start=null_basis), m)
+        else:
+            def refit(x):
+                return GaussianNull.fit(covariance_basis(x), m)
+        base = common_normals(seed.spawn(1)[0], INNER_DRAWS, null_model.factor.shape[0], m)
     null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
-                                threads=config.threads)
+                                threads=config.threads, refit=refit, base=base)
+    if refit is not None:
+        centres = [refit_centre(null_model, base, directions, config.alpha)] + [s.centre for s in null]
     tests, bands = {}, {}
     for question in questions:
-        stats = [s[0][question] for s in null]
-        everything = centred_statistics([observed[question], *stats])
+        stats = [s.views[question] for s in null]
+        everything = centred_statistics([observed[question], *stats],
+                                        centres=centres if question == "normalised" else None)
         observed_t, values = float(everything[0]), everything[1:]
         p = monte_carlo_p(observed_t, values)
         tests[question] = HeadlineTest(question=question, gaussian=bool(p > config.alpha), alpha=config.alpha,
@@ -270,7 +290,10 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     if prenormalised:  # no Gaussian has a norm CV of 0: there is nothing to compare
         cv_band, cv_formula = None, float("nan")
     else:
-        cv_band, cv_formula = null_band([s[1] for s in null], observed_cv), gaussian_norm_cv(raw_basis)
+        # the pivot CV − (the CV a Gaussian fitted to the same rows predicts), see sample_shell_cv
+        shell = sample_shell_cv(raw)
+        cv_band = null_band([shell + s.norm_cv - s.shell_cv for s in null], observed_cv)
+        cv_formula = gaussian_norm_cv(raw_basis)
     return NullCalibration(replicates=config.calibrate, n=m, tests=tests, bands=bands, norm_cv=cv_band,
                            norm_cv_formula=cv_formula, prenormalised=prenormalised)
 
