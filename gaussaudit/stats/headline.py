@@ -154,8 +154,12 @@ def row_moments(x: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndar
 def dp_statistics(x: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """D'Agostino skewness and kurtosis z-scores (2 × d), DP p-values, skewness and excess kurtosis of each row
     (NaN where the row is constant), from :func:`row_moments`."""
-    mean, m2, m3, m4 = row_moments(x, scale)
-    res = _dp_result(m2, m3, m4, is_constant(mean, m2), x.shape[1])
+    return _dp_from_moments(row_moments(x, scale), x.shape[1])
+
+
+def _dp_from_moments(moments: tuple[np.ndarray, ...], n: int) -> tuple[np.ndarray, ...]:
+    mean, m2, m3, m4 = moments
+    res = _dp_result(m2, m3, m4, is_constant(mean, m2), n)
     return np.stack([res.z_skewness, res.z_kurtosis]), res.pvalue, res.skewness, res.excess_kurtosis
 
 
@@ -221,18 +225,28 @@ def view_statistics(raw: np.ndarray, directions: np.ndarray | None, alpha: float
     raw rows for the raw question and on the normalised rows for the other
     (the projection of x/‖x‖ is the projection of x divided by ‖x‖).
     """
+    views, cv, _ = _views_and_moments(raw, directions, alpha, questions)
+    return views, cv
+
+
+def _views_and_moments(raw, directions, alpha, questions):
+    """:func:`view_statistics`, and the raw rows' :func:`row_moments` (None when
+    the raw question is not asked)."""
     x = raw if raw.dtype == np.float32 else raw.astype(np.float32)
     norms = np.sqrt(np.einsum("ij,ij->j", x, x, dtype=np.float64))
     inv = 1.0 / np.where(norms > 0, norms, 1.0)
     projected = None if directions is None else directions.astype(np.float32).T @ x
-    out = {}
+    out, moments = {}, None
     for question, scale in (("raw", None), ("normalised", inv)):
         if question not in questions:
             continue
         z_proj = None if projected is None else dp_statistics(projected, scale)[0]
-        out[question] = _view(dp_statistics(x, scale), z_proj, alpha)
+        coord_moments = row_moments(x, scale)
+        if scale is None:
+            moments = coord_moments
+        out[question] = _view(_dp_from_moments(coord_moments, x.shape[1]), z_proj, alpha)
     cv = float(norms.std() / norms.mean()) if norms.mean() > 0 else float("nan")
-    return out, cv
+    return out, cv, moments
 
 
 def shell_cv(mean_sq: float, trace: float, trace_sq: float, mean_spread: float) -> float:
@@ -315,24 +329,39 @@ class GaussianNull:
         return self.draw_with_shell(rng)[0]
 
     def draw_with_shell(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """One surrogate sample and its :func:`sample_shell_cv`, in O(n·d + k²)
-        instead of the O(n·d·k) of the sample's own covariance.
+        """One surrogate sample and its :func:`sample_shell_cv` (see :meth:`shell_cv`)."""
+        x, z = self.draw_with_normals(rng)
+        return x, self.shell_cv(x, z, row_moments(x))
 
-        With x = F z + μ, Ŝ = F S_z Fᵀ and tr Ŝ² = tr(G S_z G S_z), G = FᵀF.
-        Splitting S_z into its diagonal D and the rest E, tr(G D G D) is exact
-        and the rest is replaced by its expectation, E tr(G E G E) =
-        Σ_{a≠b}(G_ab² + G_aa G_bb)/(n − 1) (the cross term has mean 0); what that
-        leaves out has a relative size of about √2/n, far below the CV's own
-        sampling noise (about 1/√n). ‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ are exact.
-        """
+    def draw_with_normals(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One surrogate sample x = F z + μ and the normals z it was made from."""
         z = rng.standard_normal((self.factor.shape[1], self.n), dtype=np.float32)
         x = self.factor @ z
         x += self.mean[:, None]
-        mean_sq, trace, spread = _mean_terms(x)
-        diag = z.var(axis=1, ddof=1, dtype=np.float64)
-        gram = self._gram_terms()
-        trace_sq = float(diag @ gram[0] @ diag) + gram[1] / max(self.n - 1, 1)
-        return x, shell_cv(mean_sq, trace, trace_sq, spread)
+        return x, z
+
+    def shell_cv(self, x: np.ndarray, z: np.ndarray, moments: tuple[np.ndarray, ...]) -> float:
+        """:func:`sample_shell_cv` of a surrogate x = F z + μ, from its
+        :func:`row_moments` and z, in O(n·d + k²) instead of the O(n·d·k) of
+        the sample's own covariance.
+
+        With Ŝ = F S_z Fᵀ, tr Ŝ² = tr(G S_z G S_z), G = FᵀF. Splitting S_z into
+        its diagonal D and the rest E, tr(G D G D) is exact and the rest is
+        replaced by its expectation, E tr(G E G E) = Σ_{a≠b}(G_ab² + G_aa G_bb)/(n − 1)
+        (the cross term has mean 0); what that leaves out has a relative size of
+        about √2/n, far below the CV's own sampling noise (about 1/√n).
+        ‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ are exact.
+        """
+        n = x.shape[1]
+        mean, m2 = moments[0], moments[1]
+        along = mean.astype(np.float32) @ x
+        spread = float(along.var(ddof=1, dtype=np.float64))
+        sums = z.sum(axis=1, dtype=np.float64)
+        squares = np.einsum("ij,ij->i", z, z).astype(np.float64)
+        diag = (squares - sums * sums / n) / max(n - 1, 1)
+        g2, off = self._gram_terms()
+        trace_sq = float(diag @ g2 @ diag) + off / max(n - 1, 1)
+        return shell_cv(float(mean @ mean), float(m2.sum()) * n / max(n - 1, 1), trace_sq, spread)
 
     def _gram_terms(self) -> tuple[np.ndarray, float]:
         """(G∘G, Σ_{a≠b}(G_ab² + G_aa G_bb)) of G = FᵀF, computed once."""
@@ -520,8 +549,9 @@ def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None
     def one(stream):
         # SFC64: a third faster than PCG64 at drawing normals, the surrogates' main cost
         rng = np.random.Generator(np.random.SFC64(stream))
-        x, shell = null_model.draw_with_shell(rng)
-        views, cv = view_statistics(x, directions, alpha)
+        x, z = null_model.draw_with_normals(rng)
+        views, cv, moments = _views_and_moments(x, directions, alpha, ("raw", "normalised"))
+        shell = null_model.shell_cv(x, z, moments)
         centre = None if refit is None else refit_centre(refit(x), base, directions, alpha)
         return Surrogate(views, cv, shell, centre)
 
