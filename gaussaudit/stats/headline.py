@@ -326,7 +326,7 @@ class GaussianNull:
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One surrogate sample, feature-major (d × n) float32."""
-        return self.draw_with_shell(rng)[0]
+        return self.draw_with_normals(rng)[0]
 
     def draw_with_shell(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
         """One surrogate sample and its :func:`sample_shell_cv` (see :meth:`shell_cv`)."""
