@@ -12,22 +12,21 @@ from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.headline import (
+    INNER_DRAWS,
     NULLS,
     QUESTIONS,
-    centred_statistics,
     GaussianNull,
     HeadlineTest,
+    centred_statistics,
+    common_normals,
     data_seed,
     fit_projected_normal,
     monte_carlo_p,
-    INNER_DRAWS,
-    REFIT_MAX_DIM,
-    REFIT_ROWS_PER_DIM,
-    common_normals,
     refit_centre,
+    refits_centres,
     sample_shell_cv,
     surrogate_statistics,
-    view_statistics,
+    views_and_moments,
 )
 from gaussaudit.stats.multivariate import (
     EnergyResult,
@@ -249,7 +248,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     raw = tested[:, rows].astype(np.float32)
     if config.normalize:
         raw *= norms[rows].astype(np.float32)
-    observed, observed_cv = view_statistics(raw, directions, config.alpha)
+    observed, observed_cv, moments = views_and_moments(raw, directions, config.alpha)
     prenormalised = arrived_normalised(norms[rows])
     if prenormalised:
         # The raw rows are gone: only the normalised question can be asked, and
@@ -261,7 +260,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     null_model = GaussianNull.fit(null_basis, m)
     seed = data_seed(config.seed, null_basis.mean, null_basis.eigenvalues)
     refit, base, centres = None, None, None
-    if tested.shape[0] <= REFIT_MAX_DIM and m >= REFIT_ROWS_PER_DIM * tested.shape[0]:
+    if refits_centres(tested.shape[0], m):
         # each sample's normalised z-scores centred on its own refitted null (refit_centre)
         if prenormalised:
             def refit(x):
@@ -291,7 +290,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         cv_band, cv_formula = None, float("nan")
     else:
         # the pivot CV − (the CV a Gaussian fitted to the same rows predicts), see sample_shell_cv
-        shell = sample_shell_cv(raw)
+        shell = sample_shell_cv(raw, moments)
         cv_band = null_band([shell + s.norm_cv - s.shell_cv for s in null], observed_cv)
         cv_formula = gaussian_norm_cv(raw_basis)
     return NullCalibration(replicates=config.calibrate, n=m, tests=tests, bands=bands, norm_cv=cv_band,

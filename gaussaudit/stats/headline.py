@@ -16,11 +16,11 @@ surrogates together) is the truncated product [1]_ −log Π_{p ≤ 0.05} p of t
 D'Agostino–Pearson K² of every non-constant coordinate and every random
 projection, after each feature's skewness and kurtosis z-scores are centred on
 their mean over the data and the surrogates (for the normalised question at
-small d, on what each sample's own refitted null expects: :func:`refit_centre`). It reacts to a few strongly
-non-Gaussian features and to a small departure shared by many;
-the features are correlated and the p-values only approximate at small n (and
-far from uniform for normalised rows at small d), which is why its null is not
-taken from a formula but simulated: R surrogates, each n rows of
+small d, on what each sample's own refitted null expects: :func:`refit_centre`).
+It reacts to a few strongly non-Gaussian features and to a small departure
+shared by many; the features are correlated and the p-values only approximate
+at small n (and far from uniform for normalised rows at small d), which is why
+its null is not taken from a formula but simulated: R surrogates, each n rows of
 N(μ̂, Σ̂) (the sample's mean and covariance) prepared as the data were. The
 p-value is the Monte Carlo rank (1 + #{T*_b ≥ T}) / (R + 1) [2]_, which gives a
 test of exact level α when (R + 1)·α is an integer and the surrogates are
@@ -28,9 +28,9 @@ exchangeable with the data; plugging in μ̂, Σ̂ makes it a parametric bootstr
 whose size tests/test_headline_size.py measures by simulation.
 
 The surrogates' seed is derived from the data (and the user's seed), so a
-report is reproducible (across machines too: see :func:`data_seed`), yet the null draws differ between data
-sets: with one fixed seed for every data set the level would hold only on
-average over seeds, not for the one seed a user runs.
+report is reproducible (across machines too: see :func:`data_seed`), yet the
+null draws differ between data sets: with one fixed seed for every data set the
+level would hold only on average over seeds, not for the one seed a user runs.
 
 References
 ----------
@@ -45,6 +45,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -225,11 +226,12 @@ def view_statistics(raw: np.ndarray, directions: np.ndarray | None, alpha: float
     raw rows for the raw question and on the normalised rows for the other
     (the projection of x/‖x‖ is the projection of x divided by ‖x‖).
     """
-    views, cv, _ = _views_and_moments(raw, directions, alpha, questions)
+    views, cv, _ = views_and_moments(raw, directions, alpha, questions)
     return views, cv
 
 
-def _views_and_moments(raw, directions, alpha, questions):
+def views_and_moments(raw: np.ndarray, directions: np.ndarray | None, alpha: float = 0.05,
+                      questions: tuple[str, ...] = ("raw", "normalised")):
     """:func:`view_statistics`, and the raw rows' :func:`row_moments` (None when
     the raw question is not asked)."""
     x = raw if raw.dtype == np.float32 else raw.astype(np.float32)
@@ -257,17 +259,18 @@ def shell_cv(mean_sq: float, trace: float, trace_sq: float, mean_spread: float) 
     return 0.5 * float(np.sqrt(max(4 * mean_spread + 2 * trace_sq, 0.0))) / total if total > 0 else float("nan")
 
 
-def _mean_terms(x: np.ndarray) -> tuple[float, float, float]:
-    """‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ of a feature-major sample, in O(n·d)."""
-    mean = x.mean(axis=1, dtype=np.float64)
-    trace = float(x.var(axis=1, ddof=1, dtype=np.float64).sum())
+def _mean_terms(x: np.ndarray, moments: tuple[np.ndarray, ...]) -> tuple[float, float, float]:
+    """‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ of a feature-major sample from its :func:`row_moments`, in O(n·d)."""
+    n = x.shape[1]
+    mean, m2 = moments[0], moments[1]
     along = mean.astype(x.dtype) @ x
-    return float(mean @ mean), trace, float(along.var(ddof=1, dtype=np.float64))
+    return float(mean @ mean), float(m2.sum()) * n / max(n - 1, 1), float(along.var(ddof=1, dtype=np.float64))
 
 
-def sample_shell_cv(x: np.ndarray) -> float:
+def sample_shell_cv(x: np.ndarray, moments: tuple[np.ndarray, ...]) -> float:
     """:func:`shell_cv` at the sample's own mean and covariance (``x`` d × n,
-    feature-major): the norm CV a Gaussian fitted to these very rows predicts.
+    feature-major, with its :func:`row_moments`): the norm CV a Gaussian fitted
+    to these very rows predicts.
 
     The norm-CV band compares the data with surrogates through the pivot
     CV − sample_shell_cv: the data's CV and its fitted covariance come from the
@@ -275,8 +278,8 @@ def sample_shell_cv(x: np.ndarray) -> float:
     has both a wider shell and a larger tr Ŝ²), so the CV itself, compared
     with surrogates' CVs, fell inside their range 95 % of the time, not 90 %.
     """
-    mean_sq, trace, spread = _mean_terms(x)
-    xc = x - x.mean(axis=1, dtype=np.float64).astype(x.dtype)[:, None]
+    mean_sq, trace, spread = _mean_terms(x, moments)
+    xc = x - moments[0].astype(x.dtype)[:, None]
     gram = (xc @ xc.T) if x.shape[0] <= x.shape[1] else (xc.T @ xc)  # same nonzero spectrum
     trace_sq = float(np.sum(np.square(gram, dtype=np.float64))) / max(x.shape[1] - 1, 1) ** 2
     return shell_cv(mean_sq, trace, trace_sq, spread)
@@ -328,11 +331,6 @@ class GaussianNull:
         """One surrogate sample, feature-major (d × n) float32."""
         return self.draw_with_normals(rng)[0]
 
-    def draw_with_shell(self, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-        """One surrogate sample and its :func:`sample_shell_cv` (see :meth:`shell_cv`)."""
-        x, z = self.draw_with_normals(rng)
-        return x, self.shell_cv(x, z, row_moments(x))
-
     def draw_with_normals(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One surrogate sample x = F z + μ and the normals z it was made from."""
         z = rng.standard_normal((self.factor.shape[1], self.n), dtype=np.float32)
@@ -353,27 +351,21 @@ class GaussianNull:
         ‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ are exact.
         """
         n = x.shape[1]
-        mean, m2 = moments[0], moments[1]
-        along = mean.astype(np.float32) @ x
-        spread = float(along.var(ddof=1, dtype=np.float64))
+        mean_sq, trace, spread = _mean_terms(x, moments)
         sums = z.sum(axis=1, dtype=np.float64)
         squares = np.einsum("ij,ij->i", z, z).astype(np.float64)
         diag = (squares - sums * sums / n) / max(n - 1, 1)
-        g2, off = self._gram_terms()
+        g2, off = self.gram_terms
         trace_sq = float(diag @ g2 @ diag) + off / max(n - 1, 1)
-        return shell_cv(float(mean @ mean), float(m2.sum()) * n / max(n - 1, 1), trace_sq, spread)
+        return shell_cv(mean_sq, trace, trace_sq, spread)
 
-    def _gram_terms(self) -> tuple[np.ndarray, float]:
+    @cached_property
+    def gram_terms(self) -> tuple[np.ndarray, float]:
         """(G∘G, Σ_{a≠b}(G_ab² + G_aa G_bb)) of G = FᵀF, computed once."""
-        cached = self.__dict__.get("_gram")
-        if cached is None:
-            g = self.factor.T.astype(np.float64) @ self.factor.astype(np.float64)
-            g2 = g * g
-            diag = np.diag(g)
-            off = float(g2.sum() - np.sum(diag**2) + diag.sum() ** 2 - np.sum(diag**2))
-            cached = (g2, off)
-            object.__setattr__(self, "_gram", cached)
-        return cached
+        g = self.factor.T.astype(np.float64) @ self.factor.astype(np.float64)
+        g2 = g * g
+        diag = np.diag(g)
+        return g2, float(g2.sum() - np.sum(diag**2) + diag.sum() ** 2 - np.sum(diag**2))
 
 
 def centred_statistics(views: list[ViewStatistics], tau: float = 0.05,
@@ -507,6 +499,11 @@ REFIT_ROWS_PER_DIM = 20
 INNER_DRAWS = 8
 
 
+def refits_centres(d: int, n: int) -> bool:
+    """Whether a sample of n rows in d dimensions gets refitted centres (see REFIT_MAX_DIM)."""
+    return d <= REFIT_MAX_DIM and n >= REFIT_ROWS_PER_DIM * d
+
+
 def common_normals(seed: np.random.SeedSequence, inner: int, d: int, n: int) -> np.ndarray:
     """The base normals (inner × d × n, float32) every sample's refitted null
     draws its centre from: common random numbers, so that samples' centres
@@ -544,13 +541,13 @@ def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None
     ``threads``). With ``refit`` (surrogate → its fitted :class:`GaussianNull`)
     and the ``base`` normals, each surrogate also gets its :func:`refit_centre`."""
     streams = seed.spawn(replicates)
-    null_model._gram_terms()  # once, before the threads need it
+    null_model.gram_terms  # noqa: B018 -- computed once, before the threads need it
 
     def one(stream):
         # SFC64: a third faster than PCG64 at drawing normals, the surrogates' main cost
         rng = np.random.Generator(np.random.SFC64(stream))
         x, z = null_model.draw_with_normals(rng)
-        views, cv, moments = _views_and_moments(x, directions, alpha, ("raw", "normalised"))
+        views, cv, moments = views_and_moments(x, directions, alpha)
         shell = null_model.shell_cv(x, z, moments)
         centre = None if refit is None else refit_centre(refit(x), base, directions, alpha)
         return Surrogate(views, cv, shell, centre)
