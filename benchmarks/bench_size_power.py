@@ -186,11 +186,16 @@ class Count:
     def rate(self) -> float:
         return self.k / self.n if self.n else float("nan")
 
+    def covers(self, p: float = ALPHA) -> bool:
+        """Whether p lies in the rate's 95 % interval."""
+        lo, hi = clopper_pearson(self.k, self.n)
+        return lo <= p <= hi
+
     def size_cells(self) -> list[str]:
         """k/n | rate | 95% CI | α inside?"""
         lo, hi = clopper_pearson(self.k, self.n)
-        inside = "yes" if lo <= ALPHA <= hi else "**NO**"
-        return [f"{self.k}/{self.n}", f"{self.rate:.3f}", f"[{lo:.3f}, {hi:.3f}]", inside]
+        return [f"{self.k}/{self.n}", f"{self.rate:.3f}", f"[{lo:.3f}, {hi:.3f}]",
+                "yes" if self.covers() else "**NO**"]
 
     def short(self) -> str:
         if not self.n:  # the test was not asked (rows that arrive normalised have no raw question)
@@ -413,9 +418,7 @@ def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str)
         for c, v in joint:
             dims = "/".join(map(str, v["_dim"]))
             rows.append([c.kind, c.d, c.n, dims] + [f"{v[k].k}/{v[k].n} = {v[k].short()}"
-                                                    + ("" if clopper_pearson(v[k].k, v[k].n)[0] <= ALPHA
-                                                       <= clopper_pearson(v[k].k, v[k].n)[1] else " **NO**")
-                                                    for k in JOINT])
+                                                    + ("" if v[k].covers() else " **NO**") for k in JOINT])
         parts += [
             "", "## Size of the joint tests of the raw rows", "",
             "H0 true. The audit's multivariate tests on every row (`mv_sample` = n) projected on the top "
@@ -433,9 +436,7 @@ def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str)
         for c, v in unif:
             role = "H0 true (size)" if c.kind == "iso" else "H0 false (power)"
             rows.append([c.kind, c.d, c.n, role] + [f"{v[k].k}/{v[k].n} = {v[k].short()}"
-                                                    + (" **NO**" if c.kind == "iso" and not
-                                                       (clopper_pearson(v[k].k, v[k].n)[0] <= ALPHA
-                                                        <= clopper_pearson(v[k].k, v[k].n)[1]) else "")
+                                                    + (" **NO**" if c.kind == "iso" and not v[k].covers() else "")
                                                     for k in ("rayleigh", "bingham")])
         parts += [
             "", "## Uniformity of the normalised rows: Rayleigh and Bingham", "",

@@ -76,17 +76,24 @@ def _test_ok(report, column: str | None = None) -> bool | None:
     return None if test is None else test.gaussian
 
 
+def _value(attr: str, fmt: Callable[[float], str]) -> Callable[..., str]:
+    """A row's text: ``attr`` of the report's paper column, written with ``fmt``."""
+    return lambda r, c="unnormalised": fmt(getattr(_column(r, c), attr))
+
+
+def _no_rule(r, c="unnormalised") -> None:
+    return None
+
+
 PAPER_ROWS: tuple[PaperRow, ...] = (
     PaperRow("CV", lambda r, c="unnormalised": format_number(r.norm_cv) if c == "unnormalised" else "",
-             lambda r, c="unnormalised": None, "CV", "small (thin shell)"),
-    PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", lambda r, c="unnormalised": format_number(_column(r, c).ad_mean),
+             _no_rule, "CV", "small (thin shell)"),
+    PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", _value("ad_mean", format_number),
              lambda r, c="unnormalised": bool(_column(r, c).ad_mean < AD_CRITICAL_5PCT), "AD Avg.", "≈ 0.38"),
-    PaperRow("AD Norm. Feat.", lambda r, c="unnormalised": format_percent(_column(r, c).ad_pass_fraction),
-             lambda r, c="unnormalised": None, "AD Norm.", "≈ 95%"),
-    PaperRow("DP Avg. (> 0.05)", lambda r, c="unnormalised": format_number(_column(r, c).dp_mean_p),
+    PaperRow("AD Norm. Feat.", _value("ad_pass_fraction", format_percent), _no_rule, "AD Norm.", "≈ 95%"),
+    PaperRow("DP Avg. (> 0.05)", _value("dp_mean_p", format_number),
              lambda r, c="unnormalised": bool(_column(r, c).dp_mean_p > 0.05), "DP Avg.", "≈ 0.5"),
-    PaperRow("DP Norm. Feat.", lambda r, c="unnormalised": format_percent(_column(r, c).dp_pass_fraction),
-             lambda r, c="unnormalised": None, "DP Norm.", "≈ 95%"),
+    PaperRow("DP Norm. Feat.", _value("dp_pass_fraction", format_percent), _no_rule, "DP Norm.", "≈ 95%"),
     PaperRow("Gaussian?", lambda r, c="unnormalised": "✓" if _column(r, c).verdict.gaussian else "✗",
              lambda r, c="unnormalised": _column(r, c).verdict.gaussian, "Gaussian?", "paper rule: a heuristic"),
     PaperRow("Headline test", _test_text, _test_ok, "Test", "level-α test"),
@@ -97,8 +104,9 @@ def settings_summary(reports) -> str:
     """One line on what the numbers depend on: rows tested, normalisation, seed.
 
     The table's values are of the unnormalised rows (the paper's Table 1), its
-    test row that of the raw question; ``normalize`` decides what the
-    projections and the terminal's other blocks are about."""
+    test row that of the question the scan asks (the one ``--check`` gates on);
+    ``normalize`` decides what the projections and the terminal's other blocks
+    are about."""
     first = reports[0]
     n_used = sorted({r.n_used for r in reports})
     n_text = f"n = {n_used[0]:,} rows tested" if len(n_used) == 1 else "n = " + " / ".join(f"{r.n_used:,}" for r in reports) + " rows tested"
