@@ -305,9 +305,9 @@ def _calibration_block(report, console: Console) -> None:
                       f"{format_number(band.null_low)} – {format_number(band.null_high)}", f"{band.percentile:.0f}")
     console.print(table)
     rows_text = f"{_rows_name(report)} rows" + (", the CV of raw norms" if cal.norm_cv is not None else "")
-    console.print(f"  [dim]{rows_text}. Outside a band (yellow): beyond what n and\n"
-                  "  normalisation explain; with several bands one falls outside by chance more\n"
-                  "  often than 10%: the headline test is the verdict.[/dim]")
+    console.print(f"  [dim]{rows_text}.\n  Outside a band (yellow): beyond what n and normalisation explain; with\n"
+                  "  several bands one falls outside by chance more often than 10%: the headline\n"
+                  "  test is the verdict.[/dim]")
     console.print()
 
 
