@@ -212,6 +212,31 @@ def test_terminal_shows_inline_histograms(files):
     assert len(bottom) >= 36 and bottom.count(" ") <= 6, bottom
 
 
+
+def test_explanations_follow_their_marks(files):
+    """Each explanation under the projections and the joint tests is printed
+    only when the row it explains failed: a Gaussian input that passes
+    everything gets no "fails:" line, i.i.d. Laplace features get them."""
+    (rc, out, err), (rc2, out2, err2) = run_cli_many(
+        [["scan", "gauss.npy", "--no-normalize"], ["scan", "laplace.npy", "--no-normalize"]], cwd=files)
+    assert rc == rc2 == 0, err + err2
+    seen_fail = False
+    for stdout in (out, out2):
+        lines = stdout.splitlines()
+        for kind, label in (("random", "random ("), ("pca", "principal (top")):
+            row = next(line for line in lines if line.startswith(label))
+            failed = row.rstrip().endswith("✗")
+            assert row.rstrip()[-1] in "✓✗", row
+            assert (f"{'random' if kind == 'random' else 'principal'} fails:" in stdout) == failed, stdout
+        start = next(i for i, line in enumerate(lines) if line.startswith("Joint Gaussianity"))
+        block = lines[start + 1 : start + 4]
+        joint_failed = any("✗" in line for line in block)
+        assert ("✗: not jointly Gaussian" in stdout) == joint_failed, stdout
+        assert ("all pass: no joint departure" in stdout) == (not joint_failed), stdout
+        seen_fail |= joint_failed
+    assert seen_fail, out2  # Laplace features fail the joint tests
+
+
 BLOCK_MATPLOTLIB = (
     "import sys; sys.modules['matplotlib'] = None; "  # `import matplotlib` now raises ImportError
     "from gaussaudit.cli import main; sys.argv[0] = 'gaussaudit'; main()"

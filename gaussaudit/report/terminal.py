@@ -233,16 +233,26 @@ def _projections_block(report, console: Console) -> None:
     for name, justify in (("Projections", "left"), ("AD Avg.", "right"), ("AD Norm.", "right"),
                           ("DP Avg.", "right"), ("DP Norm.", "right"), ("", "left")):
         table.add_column(name, justify=justify)
+    failing = []
     for p in projections:
         label = (f"random ({p.k} directions)" if p.kind == "random"
                  else f"principal (top {p.k}, {100 * p.explained:.0f}% var.)")
         ok = p.ad_mean < AD_CRITICAL_5PCT and p.dp_mean_p > 0.05
         table.add_row(label, f"{p.ad_mean:.3f}", _pct(p.ad_pass_fraction), f"{p.dp_mean_p:.3f}",
                       _pct(p.dp_pass_fraction), _mark(ok))
+        if not ok:
+            failing.append(p.kind)
     console.print(table)
-    console.print("  [dim]random fails: projections in general are not Gaussian (no Maxwell-Poincaré);\n"
-                  "  principal fails: structure, e.g. clusters, along the main axes of variation.[/dim]")
+    # an explanation only under the row it explains
+    for kind in failing:
+        console.print("  [dim]" + _PROJECTION_FAILS[kind] + "[/dim]")
     console.print()
+
+
+_PROJECTION_FAILS = {
+    "random": "random fails: projections in general are not Gaussian (no Maxwell-Poincaré).",
+    "pca": "principal fails: structure, e.g. clusters, along the main axes of variation.",
+}
 
 
 def _joint_block(report, console: Console) -> None:
@@ -261,9 +271,12 @@ def _joint_block(report, console: Console) -> None:
     if m is not None:
         console.print(Text.assemble(f"    Mahalanobis D² vs its Beta law: KS {m.statistic:.3f}, p {format_monte_carlo_p(m.p_value, m.replicates)} ",
                                     _mark(m.p_value > 0.05)))
+    failed = min(mar.skewness_p, mar.kurtosis_p, hz.p_value, en.p_value,
+                 1.0 if m is None else m.p_value) <= 0.05
+    meaning = ("✗: not jointly Gaussian in these directions, even where each projection\n  looks so."
+               if failed else "all pass: no joint departure detectable in these directions at this n.")
     console.print(f"  [dim]each at 5%; energy and Mahalanobis p by Monte Carlo ({en.replicates} replicates).\n"
-                  "  fail: not jointly Gaussian in these directions, even where each projection\n"
-                  "  looks so.[/dim]")
+                  f"  {meaning}[/dim]")
     console.print()
 
 
