@@ -4,6 +4,7 @@ figure options without matplotlib."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -18,6 +19,8 @@ from conftest import CLI_TIMEOUT, gaussian_embeddings, laplace_embeddings, run_c
 
 # scans run random and principal projections by default, so their QQ figures come too
 FIGURES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
+#: Every section a default scan computes, in report order.
+SECTIONS = ("headline", "effect_sizes", "projections", "joint", "uniformity", "null_bands", "notes")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: A pixel is "in colour" when its channels differ by more than this: the
 #: figures' bars and points are; text, rules and the white page are not.
@@ -118,8 +121,15 @@ def test_compare_html_has_both_inputs(rendered):
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert "<th>supervised</th><th>contrastive</th>" in page
     assert page.count('<img src="data:image/png;base64,') == 2 * len(FIGURES)
-    assert page.index("Figures: supervised") < page.index("Figures: contrastive")
     assert '<td class="fail">✗</td><td class="pass">✓</td>' in page
+    # side by side: each section and each figure is one grid row holding both inputs, in order
+    rows = re.findall(r'<div class="side" style="--inputs: 2">(.*?)</div></div>(?=</section>|<div class="side"|</main>|\s*</main>)',
+                      page, re.S)
+    assert len(rows) >= len(SECTIONS) + len(FIGURES), len(rows)
+    for row in rows:
+        assert 0 <= row.index("<h3>supervised</h3>") < row.index("<h3>contrastive</h3>"), row[:300]
+    for key in SECTIONS:
+        assert page.count(f'<section id="section-{key}">') == 1, key
 
 
 def _browser() -> str | None:
@@ -148,7 +158,7 @@ def test_html_renders_in_a_headless_browser(rendered, tmp_path):
     probed.write_text(page, encoding="utf-8")
     common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--hide-scrollbars", "--window-size=1200,3000", "--virtual-time-budget=5000"]
+              "--hide-scrollbars", "--window-size=1200,6000", "--virtual-time-budget=5000"]
     shot = tmp_path / "page.png"
     subprocess.run([*common, f"--user-data-dir={tmp_path / 'profile1'}", f"--screenshot={shot}",
                     probed.as_uri()], capture_output=True, timeout=CLI_TIMEOUT, check=True)
@@ -163,12 +173,12 @@ def test_html_renders_in_a_headless_browser(rendered, tmp_path):
         width, height = map(int, size.split("x"))
         assert complete == "true" and width >= 500 and height >= 300, state
     pixels = read_png(shot.read_bytes())
-    assert pixels.shape[:2] == (3000, 1200)
+    assert pixels.shape[:2] == (6000, 1200)
     distinct, coloured = _image_stats(pixels)
     # The same page without its images: ~700 colours, ~600 coloured pixels.
     assert distinct > 1000 and coloured > 20_000, (distinct, coloured)
-    # figures lower down the page too, not only the first
-    assert _image_stats(pixels[1500:])[1] > 5000
+    # figures lower down the page too (below the sections), not only the first
+    assert _image_stats(pixels[3500:])[1] > 5000
 
 
 def test_markdown_to_stdout_and_file(files, tmp_path):
@@ -181,11 +191,15 @@ def test_markdown_to_stdout_and_file(files, tmp_path):
     assert rc == 0, err
     report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     lines = out.splitlines()
-    assert lines[:2] == ["| Metric | laplace.npy |", "|---|---:|"]  # only markdown on stdout
-    assert f"| AD Avg. (< 0.752) | {report['metrics']['paper_table']['unnormalised']['ad']['mean']:.3f} |" in lines
-    assert "| **Gaussian?** | ✗ |" in lines and "Metric   " not in out
+    # only markdown on stdout: a heading, then the paper's Table 2 pair
+    assert lines[:4] == ["# gaussaudit scan · laplace.npy", "", "| Metric | unnormalised | normalised |",
+                         "|---|---:|---:|"]
+    table = report["metrics"]["paper_table"]
+    assert (f"| AD Avg. (< 0.752) | {table['unnormalised']['ad']['mean']:.3f} | "
+            f"{table['normalised']['ad']['mean']:.3f} |") in lines
+    assert "| **Gaussian?** | ✗ | ✗ |" in lines and "Metric   " not in out
     assert rc2 == 0 and "Gaussian?" in out2, err2  # a file: the terminal table still shows
-    assert "| **Gaussian?** | ✓ |" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "| **Gaussian?** | ✓ | ✓ |" in (tmp_path / "r.md").read_text(encoding="utf-8")
     assert rc3 == 2 and "--json and --markdown" in err3 and "stdout" in err3, err3
 
 
@@ -224,13 +238,14 @@ def test_explanations_follow_their_marks(files):
     for stdout in (out, out2):
         lines = stdout.splitlines()
         for kind, label in (("random", "random ("), ("pca", "principal (top")):
-            row = next(line for line in lines if line.startswith(label))
+            row = next(line for line in lines if line.lstrip().startswith(label))
             failed = row.rstrip().endswith("✗")
             assert row.rstrip()[-1] in "✓✗", row
             assert (f"{'random' if kind == 'random' else 'principal'} fails:" in stdout) == failed, stdout
-        start = next(i for i, line in enumerate(lines) if line.startswith("Joint Gaussianity"))
-        block = lines[start + 1 : start + 4]
-        joint_failed = any("✗" in line for line in block)
+        start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("Joint Gaussianity"))
+        block = lines[start + 2 : start + 7]  # the five tests under the header row
+        assert all(line.rstrip()[-1] in "✓✗" for line in block), block
+        joint_failed = any(line.rstrip().endswith("✗") for line in block)
         assert ("✗: not jointly Gaussian" in stdout) == joint_failed, stdout
         assert ("all pass: no joint departure" in stdout) == (not joint_failed), stdout
         seen_fail |= joint_failed
@@ -262,8 +277,65 @@ def test_without_matplotlib_figure_options_exit_2_and_the_rest_works(files, tmp_
         assert option in err and "pip install 'gaussaudit[plot]'" in err, err
     assert not any(tmp_path.iterdir())  # refused before anything was written
     rc, out, err = run("scan", "laplace.npy", "--markdown", "-")
-    assert rc == 0 and out.startswith("| Metric | laplace.npy |"), err
+    assert rc == 0 and out.startswith("# gaussaudit scan · laplace.npy"), err
     rc, out, err = run("scan", "gauss.npy")
     assert rc == 0 and "row norms" in out and "█" in out, err  # inline histograms need no matplotlib
     rc, out, err = run("track", "gauss_step1.npy", "--json", "-")
     assert rc == 0 and json.loads(out)["points"][0]["step"] == 1, err
+
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "examples")
+
+
+def test_every_view_shows_every_section(files, tmp_path):
+    """Terminal, markdown and HTML each render every section the scan computed
+    (the library's list), with the same numbers; a section left out of one view
+    fails here."""
+    from gaussaudit import audit
+    from gaussaudit.report.sections import report_sections
+
+    sections = report_sections(audit(str(files / "laplace.npy")))
+    assert tuple(s.key for s in sections) == SECTIONS
+    (rc, term, err), (rc2, md, err2), (rc3, _, err3) = run_cli_many(
+        [["scan", "laplace.npy"], ["scan", "laplace.npy", "--markdown", "-"],
+         ["scan", "laplace.npy", "--html", tmp_path / "r.html", "-q"]], cwd=files)
+    assert rc == rc2 == rc3 == 0, err + err2 + err3
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    joined_terminal = " ".join(term.split())
+    for s in sections:
+        assert f"### {s.title}" in md, s.key
+        assert f'<section id="section-{s.key}"><h2>{html.escape(s.title)}</h2>' in page, s.key
+        assert s.title in term, s.key
+        for row in s.rows:  # every cell's text, in every view
+            for cell in row:
+                assert " ".join(cell.text.split()) in joined_terminal, (s.key, cell.text)
+                assert cell.text.replace("|", "\\|") in md, (s.key, cell.text)
+                assert f">{html.escape(cell.text)}</td>" in page, (s.key, cell.text)
+
+
+def test_small_numbers_never_print_as_zero():
+    """The shipped supervised example's DP Avg. is ~1e-27: every view writes it
+    in scientific notation, and no view prints a nonzero value as 0.000."""
+    path = os.path.join(EXAMPLES, "supervised_like.parquet")
+    from gaussaudit import audit
+
+    report = audit(path)
+    tiny = report.paper_columns["normalised"].dp_mean_p
+    assert 0 < tiny < 1e-20
+    expected = f"{tiny:.2e}"
+    (rc, term, err), (rc2, md, err2) = run_cli_many([["scan", path], ["scan", path, "--markdown", "-"]])
+    assert rc == rc2 == 0, err + err2
+    for view in (term, md):
+        assert expected in view
+        assert not re.search(r"(?<![\d.])[-+]?0\.000(?![\d%])", view), re.findall(r".{30}0\.000.{10}", view)
+
+
+def test_terminal_fits_its_width(files):
+    """At 80 columns (CI logs, pipes) no line of the report is wider, and at 160
+    no table row wraps (each projection label stays on its line)."""
+    for width in (80, 160):
+        rc, out, err = run_cli("scan", "laplace.npy", cwd=files, env={"COLUMNS": str(width)})
+        assert rc == 0, err
+        lines = out.splitlines()
+        assert max(len(line) for line in lines) <= width
+        assert any(line.lstrip().startswith("principal (top") and line.rstrip()[-1] in "✓✗" for line in lines)

@@ -139,7 +139,7 @@ def test_compare_and_track_in_process(tmp_path):
     assert doc["schema"] == "gaussaudit.compare/1" and [r["label"] for r in doc["reports"]] == ["lap", "gauss"]
     assert all(r["settings"]["sample"] == 1000 for r in doc["reports"])
     md = render_markdown(list(zip(result.labels, result.reports)))
-    assert md.splitlines()[0] == "| Metric | lap | gauss |"
+    assert md.splitlines()[:3] == ["# gaussaudit compare · lap, gauss", "", "| Metric | lap | gauss |"]
     assert "| **Gaussian?** | ✗ | ✓ |" in md
 
     save_npy(tmp_path / "emb_step3.npy", gauss)

@@ -7,6 +7,7 @@ import base64
 import html
 from datetime import datetime, timezone
 
+from gaussaudit.report.sections import Cell, Section, report_sections
 from gaussaudit.report.table import PAPER_ROWS, format_monte_carlo_p, format_number, settings_summary
 
 _CSS = """
@@ -25,6 +26,15 @@ table.paper thead th { border-bottom: 2px solid #1a202c; word-break: break-all; 
 table.paper tr.verdict td { font-weight: 700; font-size: 18px; border-bottom: 2px solid #1a202c; }
 .pass { color: var(--pass); } .fail { color: var(--fail); }
 ul.reasons { margin: 4px 0 0; padding-left: 20px; }
+table.section { border-collapse: collapse; margin: 8px 0; font-size: 14px; font-variant-numeric: tabular-nums; }
+table.section th, table.section td { padding: 3px 10px; border-bottom: 1px solid var(--rule); text-align: right; }
+table.section th:first-child, table.section td:first-child { text-align: left; }
+td.flag { background: #fff3cd; }
+p.summary { font-weight: 700; margin: 6px 0; }
+ul.notes { margin: 4px 0 0; padding-left: 20px; color: var(--muted); font-size: 13px; }
+.side { display: grid; grid-template-columns: repeat(var(--inputs), minmax(320px, 1fr)); gap: 18px 24px;
+        overflow-x: auto; }
+.side > div { min-width: 0; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 18px 24px; margin-top: 12px; }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure.wide { grid-column: 1 / -1; }
@@ -34,9 +44,8 @@ footer { margin-top: 40px; font-size: 12px; color: var(--muted); }
 @media (max-width: 800px) { .grid { grid-template-columns: 1fr; } }
 @media print {
   body { padding: 0; max-width: none; font-size: 11pt; }
-  h2 { break-before: page; page-break-before: always; }
-  h2.first { break-before: auto; page-break-before: auto; }
-  .grid { display: block; }
+  h2.page { break-before: page; page-break-before: always; }
+  .grid, .side { display: block; }
   figure { margin: 0 0 14pt; }
   figure img { max-width: 100%; max-height: 9.5in; }
 }
@@ -52,18 +61,70 @@ def _data_uri(png: bytes) -> str:
 
 
 def _table(columns) -> str:
-    head = "".join(f"<th>{_e(label)}</th>" for label, _ in columns)
+    """The paper's table: one input gets the Table 2 pair (unnormalised and
+    normalised rows), several get one column each (unnormalised rows)."""
+    if len(columns) == 1:
+        (_, report), = columns
+        pairs = [(name, report, name) for name in ("unnormalised", "normalised")]
+    else:
+        pairs = [(label, report, None) for label, report in columns]
+    head = "".join(f"<th>{_e(name)}</th>" for name, _, _ in pairs)
     rows = []
     for row in PAPER_ROWS:
         cells = []
-        for _, report in columns:
-            ok = row.ok(report)
+        for _, report, column in pairs:
+            args = (report,) if column is None else (report, column)
+            ok = row.ok(*args)
             cls = "" if ok is None else f' class="{"pass" if ok else "fail"}"'
-            cells.append(f"<td{cls}>{_e(row.text(report))}</td>")
+            cells.append(f"<td{cls}>{_e(row.text(*args))}</td>")
         cls = ' class="verdict"' if row.label == "Gaussian?" else ""
         rows.append(f"<tr{cls}><td>{_e(row.label)}</td>{''.join(cells)}</tr>")
     return (f'<table class="paper"><thead><tr><th>Metric</th>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _td(cell: Cell) -> str:
+    classes = ([] if cell.ok is None else ["pass" if cell.ok else "fail"]) + (["flag"] if cell.flag else [])
+    cls = f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{cls}>{_e(cell.text)}</td>"
+
+
+def _section_body(section: Section) -> str:
+    parts = []
+    if section.subtitle:
+        parts.append(f'<p class="muted">{_e(section.subtitle)}</p>')
+    if section.rows:
+        head = "".join(f"<th>{_e(h)}</th>" for h in section.header)
+        body = "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in section.rows)
+        parts.append(f'<table class="section"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    if section.summary is not None:
+        ok = section.summary.ok
+        cls = "" if ok is None else (" pass" if ok else " fail")
+        parts.append(f'<p class="summary{cls}">{_e(section.summary.text)}</p>')
+    if section.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{_e(n)}</li>" for n in section.notes) + "</ul>")
+    return "".join(parts)
+
+
+def _sections(columns) -> str:
+    """Every section of every input; with several inputs, each section's inputs
+    side by side (one grid column each)."""
+    per_input = [{s.key: s for s in report_sections(report)} for _, report in columns]
+    keys = list(dict.fromkeys(key for sections in per_input for key in sections))
+    parts = []
+    for key in keys:
+        present = [sections[key] for sections in per_input if key in sections]
+        parts.append(f'<section id="section-{key}"><h2>{_e(present[0].title)}</h2>')
+        if len(columns) == 1:
+            parts.append(_section_body(present[0]))
+        else:
+            cells = []
+            for (label, _), sections in zip(columns, per_input):
+                body = _section_body(sections[key]) if key in sections else '<p class="muted">not computed</p>'
+                cells.append(f"<div><h3>{_e(label)}</h3>{body}</div>")
+            parts.append(f'<div class="side" style="--inputs: {len(columns)}">{"".join(cells)}</div>')
+        parts.append("</section>")
+    return "".join(parts)
 
 
 def _details(label: str, report) -> str:
@@ -86,22 +147,36 @@ def _details(label: str, report) -> str:
     )
 
 
-def _figures(label: str, images, first: bool) -> str:
-    parts = [f'<h2 class="{"first" if first else ""}">Figures: {_e(label)}</h2>', '<div class="grid">']
-    for img in images:
-        wide = ' class="wide"' if img.name.startswith("qq") else ""  # three panels side by side
-        parts.append(
-            f'<figure{wide}><h3>{_e(img.title)}</h3>'
+def _figure(img, label: str) -> str:
+    wide = ' class="wide"' if img.name.startswith("qq") else ""  # three panels side by side
+    return (f'<figure{wide}><h3>{_e(img.title)}</h3>'
             f'<img src="{_data_uri(img.png)}" alt="{_e(img.title)} ({_e(label)})">'
-            f"<figcaption>{_e(img.caption)}</figcaption></figure>"
-        )
-    parts.append("</div>")
+            f"<figcaption>{_e(img.caption)}</figcaption></figure>")
+
+
+def _figures(columns, images) -> str:
+    """One input: its figures in a two-column grid. Several: each figure's
+    inputs side by side, one grid column per input."""
+    if len(columns) == 1:
+        (label, _), = columns
+        return (f'<h2 class="page">Figures: {_e(label)}</h2><div class="grid">'
+                + "".join(_figure(img, label) for img in images[0]) + "</div>")
+    labels = [label for label, _ in columns]
+    parts = [f'<h2 class="page">Figures: {_e(", ".join(labels))}</h2>']
+    by_name = [{img.name: img for img in column_images} for column_images in images]
+    names = list(dict.fromkeys(img.name for column_images in images for img in column_images))
+    for name in names:
+        cells = []
+        for label, figures in zip(labels, by_name):
+            cells.append(f"<div><h3>{_e(label)}</h3>{_figure(figures[name], label) if name in figures else ''}</div>")
+        parts.append(f'<div class="side" style="--inputs: {len(columns)}">{"".join(cells)}</div>')
     return "".join(parts)
 
 
 def render_html(columns, title: str = "gaussaudit report", images=None) -> str:
     """The whole page for ``columns`` (``(label, AuditReport)`` pairs): table,
-    verdicts, then each input's figures.
+    verdicts, every section the scan computed, then the figures; several inputs
+    sit side by side.
 
     ``images``: each column's ``report_figures`` if already drawn; else they are
     drawn here (needs matplotlib).
@@ -115,10 +190,6 @@ def render_html(columns, title: str = "gaussaudit report", images=None) -> str:
 
         null_cache: dict = {}
         images = [report_figures(report, null_cache) for report in reports]
-    figure_sections = [
-        _figures(label, column_images, first=(i == 0))
-        for i, ((label, _), column_images) in enumerate(zip(columns, images))
-    ]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -140,7 +211,8 @@ Gilboa — ICLR 2026) · {_e(settings_summary(reports))}</p>
 share of features that pass at 5 % (≈ 95 % for a true Gaussian). CV: std/mean of raw row norms. A pass means no
 departure detectable at this n, not proof; compare inputs at the same sample size.</p>
 {''.join(_details(label, r) for label, r in columns)}
-{''.join(figure_sections)}
+{_sections(columns)}
+{_figures(columns, images)}
 </main>
 <footer>gaussaudit {_e(__version__)} · {stamp}</footer>
 </body>

@@ -1,7 +1,9 @@
-"""The paper's table as GitHub-flavoured markdown, for CI step summaries and
-pull-request comments."""
+"""The report as GitHub-flavoured markdown, for CI step summaries and
+pull-request comments: a heading, the paper's table, then every section the scan
+computed (:func:`~gaussaudit.report.sections.report_sections`)."""
 from __future__ import annotations
 
+from gaussaudit.report.sections import Cell, Section, report_sections
 from gaussaudit.report.table import PAPER_ROWS, settings_summary
 
 
@@ -10,31 +12,75 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def render_markdown(columns) -> str:
-    """``columns``: ``(label, AuditReport)`` pairs, one table column each.
+def _table(header, rows) -> list[str]:
+    return ["| " + " | ".join(_cell(h) for h in header) + " |",
+            "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)]
+
+
+def paper_table_lines(columns) -> list[str]:
+    """The paper's table: one input gets the Table 2 pair (unnormalised and
+    normalised rows), several get one column each (unnormalised rows, the
+    paper's Table 1 protocol)."""
+    if len(columns) == 1:
+        (_, report), = columns
+        pairs = [(name, report, name) for name in ("unnormalised", "normalised")]
+    else:
+        pairs = [(label, report, None) for label, report in columns]
+    rows = []
+    for row in PAPER_ROWS:
+        label = f"**{row.label}**" if row.label == "Gaussian?" else row.label
+        rows.append([label, *(row.text(r) if c is None else row.text(r, c) for _, r, c in pairs)])
+    return _table(["Metric", *(name for name, _, _ in pairs)], rows)
+
+
+def _cell_text(cell: Cell) -> str:
+    return f"**{cell.text}**" if cell.flag and cell.text else cell.text
+
+
+def section_lines(section: Section, level: str = "###") -> list[str]:
+    subtitle = f" ({section.subtitle})" if section.subtitle else ""
+    lines = ["", f"{level} {section.title}{subtitle}"]
+    if section.rows:
+        lines += ["", *_table(section.header, [[_cell_text(c) for c in row] for row in section.rows])]
+    if section.summary is not None:
+        lines += ["", f"**{_cell(section.summary.text)}**"]
+    if section.notes:
+        lines += ["", *(f"- {_cell(note)}" for note in section.notes)]
+    return lines
+
+
+def render_markdown(columns, title: str | None = None) -> str:
+    """``columns``: ``(label, AuditReport)`` pairs.
 
     Examples
     --------
     >>> import numpy as np
     >>> from gaussaudit import audit
-    >>> report = audit(np.random.default_rng(0).standard_normal((500, 16)))
-    >>> print(render_markdown([("gauss", report)]).splitlines()[0])
-    | Metric | gauss |
+    >>> report = audit(np.random.default_rng(0).standard_normal((500, 16)), calibrate=0)
+    >>> print("\\n".join(render_markdown([("gauss", report)]).splitlines()[:3]))
+    # gaussaudit scan · gauss
+    <BLANKLINE>
+    | Metric | unnormalised | normalised |
     """
     columns = list(columns)
-    lines = [
-        "| Metric | " + " | ".join(_cell(label) for label, _ in columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for row in PAPER_ROWS:
-        label = f"**{row.label}**" if row.label == "Gaussian?" else row.label
-        lines.append(f"| {_cell(label)} | " + " | ".join(_cell(row.text(r)) for _, r in columns) + " |")
+    labels = [label for label, _ in columns]
+    if title is None:
+        title = (f"gaussaudit scan · {labels[0]}" if len(columns) == 1
+                 else f"gaussaudit compare · {', '.join(labels)}")
     reports = [r for _, r in columns]
+    lines = [f"# {_cell(title)}", "", *paper_table_lines(columns)]
     lines += ["", f"_{settings_summary(reports)}; AD: Anderson–Darling, DP: D'Agostino–Pearson "
-                  "(gaussaudit, *InfoNCE Induces Gaussian Distribution*, ICLR 2026)._"]
+                  "(gaussaudit, *InfoNCE Induces Gaussian Distribution*, ICLR 2026). In sections, bold "
+                  "values lie outside their Gaussian null band._"]
     failing = [(label, r) for label, r in columns if not r.verdict.gaussian]
-    if failing:
+    if failing and len(columns) > 1:
         lines.append("")
         for label, r in failing:
             lines.append(f"- **{_cell(label)}**, paper rule: " + "; ".join(_cell(reason) for reason in r.verdict.reasons))
+    for label, report in columns:
+        if len(columns) > 1:
+            lines += ["", f"## {_cell(label)}"]
+        for section in report_sections(report):
+            lines += section_lines(section)
     return "\n".join(lines) + "\n"

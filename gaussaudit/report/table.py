@@ -18,6 +18,31 @@ def format_number(x: float) -> str:
     return f"{x:.2e}"
 
 
+def format_signed(x: float) -> str:
+    """:func:`format_number` with its sign always shown (an excess, a skewness).
+
+    Examples
+    --------
+    >>> format_signed(0.0123), format_signed(-2.5e-5)
+    ('+0.012', '-2.50e-05')
+    """
+    text = format_number(x)
+    return text if x != x or text.startswith("-") else "+" + text
+
+
+def format_p(p: float) -> str:
+    """An analytic p-value: three decimals, scientific below 0.001.
+
+    Examples
+    --------
+    >>> format_p(0.4567), format_p(8.86e-28), format_p(0.0)
+    ('0.457', '8.9e-28', '< 1e-300')
+    """
+    if p != p:
+        return "n/a"
+    return "< 1e-300" if p == 0 else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
+
+
 def format_monte_carlo_p(p: float, replicates: int) -> str:
     """A Monte Carlo p-value; at its floor 1/(R + 1) no replicate reached the
     statistic, so the true p-value is at most that.

@@ -5,16 +5,12 @@ import textwrap
 
 import numpy as np
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from gaussaudit.report.table import (
-    PAPER_ROWS,
-    format_monte_carlo_p,
-    format_number,
-    norm_display_range,
-    settings_summary,
-)
+from gaussaudit.report.sections import Cell, Section, preparation_line, report_sections, sampling_line
+from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, settings_summary
 from gaussaudit.stats import AD_CRITICAL_5PCT
 
 #: Eighth blocks: a bar of height h rows has 8h levels.
@@ -24,78 +20,65 @@ HIST_BINS, HIST_HEIGHT = 40, 3
 P_BINS = 20
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def _sampling_line(report) -> str:
-    cfg = report.config
-    if report.n_used == report.n_total:
-        how = "every row tested"
-    elif cfg.sample == 0 or cfg.sample >= report.n_total:
-        how = f"tested {report.n_used:,}"
-    else:
-        how = f"tested {report.n_used:,} (uniform sample, seed {cfg.seed})"
-    return f"rows {report.n_total:,} · {how} · dim {report.dim} · {report.dtype}"
-
-
 def render_terminal(report, console: Console | None = None) -> None:
-    """Print ``report`` as the paper's table plus context, to ``console``."""
+    """Print ``report`` as the paper's table plus every section the scan computed
+    (:func:`~gaussaudit.report.sections.report_sections`), to ``console``."""
     console = console or Console()
-    cfg = report.config
     names = report.paths if len(report.paths) <= 3 else report.paths[:2] + [f"… ({len(report.paths)} files)"]
-    console.print(Text.assemble(("gaussaudit scan", "bold"), " · ", ", ".join(names)))
-    console.print(f"  {_sampling_line(report)}")
-    prep = "rows L2-normalised" if cfg.normalize else "rows not normalised (--no-normalize)"
-    extra = [prep]
-    if report.layouts != ["array"]:
-        extra.append(f"features from {', '.join(report.layouts)}")
-    if len(report.constant_features):
-        shown = ", ".join(str(j) for j in report.constant_features[:8])
-        more = "…" if len(report.constant_features) > 8 else ""
-        extra.append(f"{len(report.constant_features)} constant features left out ({shown}{more})")
-    if report.nonfinite_rows_dropped:
-        extra.append(f"{report.nonfinite_rows_dropped:,} rows with NaN/inf dropped")
-    if report.zero_norm_rows:
-        extra.append(f"{report.zero_norm_rows:,} all-zero rows")
-    console.print("  " + " · ".join(extra))
-
+    console.print(Text.assemble(("gaussaudit scan", "bold"), " · ", ", ".join(names)), highlight=False)
+    console.print(f"  {sampling_line(report)}", highlight=False)
+    _print_wrapped(console, preparation_line(report), indent="  ", style="")
     console.print()
     console.print(paper_table(report))
     console.print()
-    _tests_block(report, console)
-    _effect_sizes(report, console)
-    if report.worst_ad_features:
-        worst = ", ".join(f"#{w.feature} {w.value:.2f}" for w in report.worst_ad_features)
-        console.print(f"    highest A²: {worst}")
-    render_inline_histograms(report, console)
-    console.print()
-    _projections_block(report, console)
-    _joint_block(report, console)
-    _uniformity_block(report, console)
-    _calibration_block(report, console)
-    for warning in honesty_notes(report):
-        lines = textwrap.wrap(warning, 70)
-        console.print(f"  [yellow]note:[/yellow] {lines[0]}")
-        for line in lines[1:]:
-            console.print(f"        {line}")
-    for note in report.notes:
-        console.print("  [dim]" + "\n        ".join(textwrap.wrap(f"note: {note}", 76)) + "[/dim]")
-    console.print(
-        f"  [dim]a pass means no departure detectable at this n ({_test_n(report)}):\n"
-        "  not proof. A larger n detects smaller departures: compare at one --sample.[/dim]"
-    )
+    for section in report_sections(report):
+        render_section(section, console)
+        if section.key == "effect_sizes":
+            render_inline_histograms(report, console)
+            console.print()
     console.print(f"  [dim]{report.seconds:.2f} s[/dim]")
 
 
-def _rows_name(report) -> str:
-    """The rows the per-feature summaries and the null bands describe."""
-    return "normalised" if report.question == "normalised" else "unnormalised"
+def _print_wrapped(console: Console, text: str, indent: str, style: str = "dim", width: int = 78) -> None:
+    lines = textwrap.wrap(text, width - len(indent)) or [""]
+    for line in lines:
+        console.print(Text(indent + line, style=style), highlight=False)
 
 
-def _test_n(report) -> str:
-    t = report.test
-    return f"{report.n_used:,} rows, headline {t.n:,}" if t is not None else f"{report.n_used:,} rows"
+def _cell_text(cell: Cell, bold: bool = False) -> Text:
+    style = "" if cell.ok is None else ("green" if cell.ok else "red")
+    if cell.flag:
+        style = "yellow"
+    return Text(cell.text, style=("bold " + style).strip() if bold else style)
+
+
+def render_section(section: Section, console: Console) -> None:
+    """One section: bold title with its subtitle, its table, its conclusion, its notes."""
+    subtitle = f" ({section.subtitle})" if section.subtitle else ""
+    first, *rest = textwrap.wrap(section.title + subtitle, 76)
+    console.print(Text.assemble("  ", (first[:len(section.title)], "bold"), first[len(section.title):]),
+                  highlight=False)
+    for line in rest:
+        console.print("  " + line, highlight=False)
+    if section.rows:
+        # three spaces between columns: the widest section (projections) fits 80 columns
+        table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 2), header_style="bold",
+                      show_header=any(section.header))
+        for i, name in enumerate(section.header):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in section.rows:
+            table.add_row(*(_cell_text(c) for c in row))
+        console.print(Padding(table, (0, 0, 0, 4), expand=False))
+    if section.summary is not None:
+        lines = textwrap.wrap(section.summary.text, 74)
+        for line in lines:
+            console.print(Text.assemble("  ", _cell_text(Cell(line, section.summary.ok), bold=True)),
+                          highlight=False)
+    for note in section.notes:
+        lines = textwrap.wrap(note, 74)
+        for i, line in enumerate(lines):
+            console.print(Text(("  - " if i == 0 else "    ") + line, style="dim"), highlight=False)
+    console.print()
 
 
 def paper_table(report) -> Table:
@@ -117,211 +100,9 @@ def paper_table(report) -> Table:
             cells.append(Text(row.text(report, column), style=style))
         reference = row.reference
         if row.label == "CV" and cal is not None and cal.norm_cv is not None:
-            reference = f"{cal.norm_cv.null_mean:.3f} (this cov.)"
+            reference = f"{format_number(cal.norm_cv.null_mean)} (this cov.)"
         table.add_row(Text(row.label, style="bold" if row.label == "Gaussian?" else ""), *cells, reference)
     return table
-
-
-def _test_line(t, asked: bool) -> Text:
-    what = {"raw": "Gaussian? (raw rows)", "normalised": "normalised Gaussian? (normalised rows)"}[t.question]
-    p = format_monte_carlo_p(t.p_value, t.replicates)
-    mark = Text("✓", style="bold green") if t.gaussian else Text("✗", style="bold red")
-    return Text.assemble(f"    {what:<40}", f"p {p:<8}", mark, "  (asked)" if asked else "")
-
-
-def _tests_block(report, console: Console) -> None:
-    tests = report.tests
-    if not tests:
-        console.print("  [dim]headline tests skipped (--calibrate 0): only the paper's heuristic rule below.[/dim]")
-    else:
-        t = report.test
-        console.print(f"  [bold]Headline tests[/bold] (level {100 * t.alpha:g}%, {t.replicates} Gaussian surrogates, "
-                      f"{t.n:,} rows)")
-        for q, test in tests.items():
-            console.print(_test_line(test, q == report.question))
-        if report.calibration.prenormalised:
-            console.print("  [dim]rows arrive L2-normalised: the raw rows are not there to test. normalised:\n"
-                          "  H0 = the rows are x/‖x‖ of some Gaussian x (fitted to these directions).[/dim]")
-        else:
-            console.print("  [dim]raw: H0 = rows i.i.d. Gaussian with the sample's mean and covariance;\n"
-                          "  normalised: H0 = such rows L2-normalised (uniform on the sphere if isotropic).[/dim]")
-        console.print("  [dim]Statistic: truncated product of the DP K² of every coordinate and random\n"
-                      "  projection, each centred on the null's mean; its null simulated (Monte Carlo).[/dim]")
-        verdict = "Gaussian" if t.gaussian else "not Gaussian"
-        style = "bold green" if t.gaussian else "bold red"
-        what = "no departure from" if t.gaussian else "departs from"
-        console.print(Text.assemble("  verdict: ", (verdict, style),
-                                    f" — {what} the {t.question} null at the {100 * t.alpha:g}% level"))
-    paper = report.verdict
-    console.print(Text.assemble("  paper rule (on unnormalised rows; a heuristic, not a test): ",
-                                ("Gaussian" if paper.gaussian else "not Gaussian",
-                                 "green" if paper.gaussian else "red")))
-    for reason in paper.reasons:
-        console.print(f"    {reason}")
-
-
-def _effect_sizes(report, console: Console) -> None:
-    sk, ku = report.skewness_worst, report.excess_kurtosis_worst
-    cal = report.calibration
-    bands = None if cal is None else cal.bands[report.question]
-    null_n = "" if bands is None else f"; null: Gaussian surrogates, n = {cal.n:,}"
-    console.print(f"  effect sizes ({_rows_name(report)} rows{null_n}):")
-
-    def excess(name: str) -> str:
-        if bands is None:
-            return ""
-        b = bands[name]
-        return f" (null {b.null_mean:.3f}: excess {b.observed - b.null_mean:+.3f})"
-
-    console.print(f"    median |skewness| {report.skewness_median_abs:.3f}{excess('skewness.median_abs')}, "
-                  f"worst {sk.value:+.3f} (#{sk.feature})")
-    console.print(f"    median |ex. kurtosis| {report.excess_kurtosis_median_abs:.3f}"
-                  f"{excess('excess_kurtosis.median_abs')}, worst {ku.value:+.3f} (#{ku.feature})")
-    m = report.moments
-    if m is not None and m.count > report.n_used and (~m.constant).any():
-        # The tests see the sample; the moments were accumulated over every row.
-        ok = ~m.constant
-        console.print(f"    every row ({m.count:,}): median |skewness| {np.median(np.abs(m.skewness[ok])):.3f}, "
-                      f"median |excess kurtosis| {np.median(np.abs(m.excess_kurtosis[ok])):.3f}")
-
-
-def honesty_notes(report) -> list[str]:
-    """What the numbers cannot show for these data: small-d spherical effects,
-    tails hidden by normalisation, a norm CV beyond a Gaussian's."""
-    out = []
-    d, n = report.dim, report.n_used
-    beta_kurtosis = 6 / (d + 2)
-    if d > 4 and beta_kurtosis > 2 * np.sqrt(24 / n):
-        out.append(
-            f"d = {d}: normalised coordinates are far from Gaussian at this n (uniform-on-sphere rows have "
-            f"excess kurtosis −6/(d+2) = {-beta_kurtosis:.3f} per coordinate, Diaconis–Freedman TV ≤ "
-            f"8/(d−4) = {min(8 / (d - 4), 1):.2f}); the paper's rule on normalised rows rejects even perfect data "
-            "here, while the normalised headline test is judged against the normalised null.")
-    cal = report.calibration
-    if cal is not None and cal.prenormalised:
-        out.append("the rows arrive L2-normalised (every norm the same): the norm CV, the unnormalised column "
-                   "and the joint tests describe unit rows, not the embeddings before normalisation.")
-    elif cal is not None:
-        b = cal.norm_cv
-        if report.norm_cv > b.null_high:
-            out.append(f"norm CV {report.norm_cv:.3f} is above what a Gaussian of this covariance gives "
-                       f"({b.null_low:.3f}–{b.null_high:.3f}): the shell is thicker than Gaussian.")
-        elif report.norm_cv < b.null_low:
-            out.append(f"norm CV {report.norm_cv:.3f} is below what a Gaussian of this covariance gives "
-                       f"({b.null_low:.3f}–{b.null_high:.3f}): the shell is thinner than Gaussian (e.g. rows "
-                       "already normalised).")
-    if report.config.normalize:
-        out.append("L2 normalisation removes each row's norm: heavy tails shared by a whole row (elliptical, "
-                   "e.g. multivariate t) vanish from normalised rows; the raw test, the joint tests and the "
-                   "norm CV still see them.")
-    return out
-
-
-def _p(p: float) -> str:
-    return "< 1e-300" if p == 0 else (f"{p:.3f}" if p >= 0.001 else f"{p:.1e}")
-
-
-def _mark(ok: bool) -> Text:
-    return Text("✓", style="green") if ok else Text("✗", style="red")
-
-
-def _projections_block(report, console: Console) -> None:
-    projections = [p for p in (report.projections_random, report.projections_pca) if p is not None]
-    if not projections:
-        return
-    table = Table(box=None, pad_edge=False, padding=(0, 2), header_style="bold")
-    for name, justify in (("Projections", "left"), ("AD Avg.", "right"), ("AD Norm.", "right"),
-                          ("DP Avg.", "right"), ("DP Norm.", "right"), ("", "left")):
-        table.add_column(name, justify=justify)
-    failing = []
-    for p in projections:
-        label = (f"random ({p.k} directions)" if p.kind == "random"
-                 else f"principal (top {p.k}, {100 * p.explained:.0f}% var.)")
-        ok = p.ad_mean < AD_CRITICAL_5PCT and p.dp_mean_p > 0.05
-        table.add_row(label, f"{p.ad_mean:.3f}", _pct(p.ad_pass_fraction), f"{p.dp_mean_p:.3f}",
-                      _pct(p.dp_pass_fraction), _mark(ok))
-        if not ok:
-            failing.append(p.kind)
-    console.print(table)
-    # an explanation only under the row it explains
-    for kind in failing:
-        console.print("  [dim]" + _PROJECTION_FAILS[kind] + "[/dim]")
-    console.print()
-
-
-_PROJECTION_FAILS = {
-    "random": "random fails: projections in general are not Gaussian (no Maxwell-Poincaré).",
-    "pca": "principal fails: structure, e.g. clusters, along the main axes of variation.",
-}
-
-
-def _joint_block(report, console: Console) -> None:
-    mv = report.multivariate
-    if mv is None:
-        return
-    space = (f"top {mv.dim}/{mv.source_dim} PCs, {100 * mv.explained:.0f}% var."
-             if mv.dim < mv.source_dim else f"all {mv.dim} dimensions")
-    console.print(f"[bold]Joint Gaussianity of the raw rows[/bold] ({mv.n:,} rows, {space})")
-    mar, hz, en, m = mv.mardia, mv.henze_zirkler, mv.energy, mv.mahalanobis
-    console.print(Text.assemble(f"    Mardia skewness p {_p(mar.skewness_p)} ", _mark(mar.skewness_p > 0.05),
-                                f"  kurtosis z {mar.kurtosis_statistic:+.2f}, p {_p(mar.kurtosis_p)} ",
-                                _mark(mar.kurtosis_p > 0.05)))
-    console.print(Text.assemble(f"    Henze-Zirkler {hz.statistic:.3f}, p {_p(hz.p_value)} ", _mark(hz.p_value > 0.05),
-                                f"  energy {en.statistic:.3f}, p {format_monte_carlo_p(en.p_value, en.replicates)} ", _mark(en.p_value > 0.05)))
-    if m is not None:
-        console.print(Text.assemble(f"    Mahalanobis D² vs its Beta law: KS {m.statistic:.3f}, p {format_monte_carlo_p(m.p_value, m.replicates)} ",
-                                    _mark(m.p_value > 0.05)))
-    failed = min(mar.skewness_p, mar.kurtosis_p, hz.p_value, en.p_value,
-                 1.0 if m is None else m.p_value) <= 0.05
-    meaning = ("✗: not jointly Gaussian in these directions, even where each projection\n  looks so."
-               if failed else "all pass: no joint departure detectable in these directions at this n.")
-    console.print(f"  [dim]each at 5%; energy and Mahalanobis p by Monte Carlo ({en.replicates} replicates).\n"
-                  f"  {meaning}[/dim]")
-    console.print()
-
-
-def _uniformity_block(report, console: Console) -> None:
-    u = report.uniformity
-    if u is None:
-        return
-    console.print(f"[bold]Uniform on the sphere?[/bold] (normalised rows, {u.n:,})")
-    console.print(Text.assemble(f"    Rayleigh (mean, ‖ū‖ = {u.mean_resultant_length:.3f}) p {_p(u.rayleigh_p)} ",
-                                _mark(u.rayleigh_p > 0.05), f"  Bingham (axes) p {_p(u.bingham_p)} ",
-                                _mark(u.bingham_p > 0.05)))
-    console.print("  [dim]uniform is what normalised isotropic, mean-zero Gaussian rows give; a mean\n"
-                  "  direction or unequal variances fail it even when raw rows are Gaussian.[/dim]")
-    console.print()
-
-
-_BAND_LABELS = {
-    "statistic": "headline statistic",
-    "dp.mean_p": "DP Avg.",
-    "dp.pass_fraction": "DP Norm. Feat.",
-    "skewness.median_abs": "median |skewness|",
-    "excess_kurtosis.median_abs": "median |excess kurtosis|",
-}
-
-
-def _calibration_block(report, console: Console) -> None:
-    cal = report.calibration
-    if cal is None:
-        return
-    console.print(f"[bold]Null bands[/bold] ({cal.replicates} Gaussian surrogates, {cal.n:,} rows, prepared as "
-                  f"the data;\n  each band holds {100 * cal.coverage:.0f}% of Gaussian samples)")
-    table = Table(box=None, pad_edge=False, padding=(0, 2), header_style="bold")
-    for name, justify in (("Metric", "left"), ("Observed", "right"), ("Null band", "right"), ("Percentile", "right")):
-        table.add_column(name, justify=justify)
-    rows = [] if cal.norm_cv is None else [("CV (norms, raw)", cal.norm_cv)]
-    rows += [(_BAND_LABELS[name], band) for name, band in cal.bands[report.question].items()]
-    for label, band in rows:
-        table.add_row(label, Text(format_number(band.observed), style="" if band.inside else "yellow"),
-                      f"{format_number(band.null_low)} – {format_number(band.null_high)}", f"{band.percentile:.0f}")
-    console.print(table)
-    rows_text = f"{_rows_name(report)} rows" + (", the CV of raw norms" if cal.norm_cv is not None else "")
-    console.print(f"  [dim]{rows_text}.\n  Outside a band (yellow): beyond what n and normalisation explain; with\n"
-                  "  several bands one falls outside by chance more often than 10%: the headline\n"
-                  "  test is the verdict.[/dim]")
-    console.print()
 
 
 # ----------------------------------------------------------------------------
