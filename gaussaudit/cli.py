@@ -3,6 +3,7 @@ the report and maps errors to exit status 2 (no traceback)."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import os
@@ -25,6 +26,9 @@ app = typer.Typer(
     help="Audit whether embeddings are Gaussian (InfoNCE Induces Gaussian Distribution, ICLR 2026).",
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: it wraps to any width (rich's boxes truncate option
+    # help at 80 columns) and writes a flag without a fake "<bool>" value
+    rich_markup_mode=None,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -104,6 +108,22 @@ _RENDER_OPTIONS = [
 ]
 
 
+#: Parameters that name an output file, and their flags (what --overwrite replaces).
+_OUTPUT_FLAGS = {"json_path": "--json", "markdown": "--markdown", "html": "--html", "plots": "--plots",
+                 "plot": "--plot"}
+
+
+def _for_command(name: str, option, present: set[str]):
+    """A shared option as one command shows it: --overwrite names only the
+    output options that command has."""
+    if name != "overwrite":
+        return option
+    flags = [flag for key, flag in _OUTPUT_FLAGS.items() if key in present]
+    option = copy.copy(option)
+    option.help = f"Replace existing output files ({', '.join(flags)})."
+    return option
+
+
 def _with_options(*groups):
     """Decorator: add option ``groups`` to a command's parameters.
 
@@ -119,7 +139,9 @@ def _with_options(*groups):
                if p.name not in ("config", "outputs")]
         arguments = [p for p in own if isinstance(p.default, typer.models.ArgumentInfo)]
         options = [p for p in own if p not in arguments]
-        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        present = {p.name for p in own} | {name for name, *_ in shared}
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=_for_command(name, option, present),
+                                   annotation=kind)
                  for name, kind, option, _ in shared]
 
         @functools.wraps(command)
@@ -497,7 +519,7 @@ def _file_prefixes(labels) -> list[str]:
 def extract(
     model: str = typer.Option(..., "--model", "-m", help="An open_clip architecture (e.g. ViT-B-32; see open_clip.list_models()), or simclr-resnet18 / simclr-resnet50.", show_default=False),
     data: Optional[str] = typer.Option(None, "--data", "-d", metavar="DIR", help="Folder of images (jpg, jpeg, png, webp, bmp, gif, tiff), read recursively in sorted order."),
-    out: str = typer.Option(..., "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths).", show_default=False),
+    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths). Default: DIR.embeddings.parquet beside the image folder (FILE.embeddings.parquet beside --texts).", show_default=False),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", metavar="TAG", help="open_clip pretrained tag (open_clip.list_pretrained()); fetched from open_clip's hub."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", help="Local checkpoint file: an open_clip state dict/checkpoint, or a SimCLR checkpoint (any common layout)."),
     texts: Optional[str] = typer.Option(None, "--texts", metavar="FILE", help="Embed captions (one a line) with CLIP's text tower instead of images."),
@@ -518,11 +540,11 @@ def extract(
 
     \b
     Examples:
-      gaussaudit extract --model ViT-B-32 --pretrained laion2b_s34b_b79k --data imgs/ --out emb.parquet --scan
-      gaussaudit extract --model ViT-B-32 --checkpoint vit_b32.pt --data imgs/ --out emb.npy
-      gaussaudit extract --model simclr-resnet50 --checkpoint simclr.ckpt --data imgs/ --out emb.parquet
-      gaussaudit extract --model ViT-B-32 --checkpoint vit_b32.pt --texts captions.txt --out text.parquet
-      gaussaudit extract ... --resume        # after an interruption: finished shards are not redone
+      gaussaudit extract -m ViT-B-32 --pretrained laion2b_s34b_b79k --data imgs/ --scan
+      gaussaudit extract -m ViT-B-32 --checkpoint vit_b32.pt --data imgs/ --out emb.npy
+      gaussaudit extract -m simclr-resnet50 --checkpoint simclr.ckpt --data imgs/
+      gaussaudit extract -m ViT-B-32 --checkpoint vit_b32.pt --texts captions.txt
+      gaussaudit extract ... --resume   # after an interruption: finished shards are kept
     """
     from gaussaudit.extract.api import ExtractConfig
     from gaussaudit.extract.api import extract as run_extract
@@ -534,6 +556,9 @@ def extract(
             head=head, device=device, precision=precision, batch_size=batch_size, workers=workers, limit=limit,
             shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict,
         )
+        config = config.validated()
+        if not quiet and out is None:
+            Console(highlight=False, soft_wrap=True).print(f"no --out given: writing {config.out}")
         if not quiet:
             from gaussaudit.report.extract import RichExtractProgress
 

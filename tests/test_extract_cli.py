@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -95,6 +97,19 @@ def test_extract_simclr_then_scan_and_overwrite(simclr_checkpoints, many_images,
     assert rc3 == 0, err3
     replaced = np.load(tmp_path / "emb.npy")
     assert replaced.shape == (5, 128) and first.shape == (24, 512)
+
+
+def test_extract_as_typed_without_out_writes_beside_the_folder(simclr_checkpoints, many_images, tmp_path):
+    """`gaussaudit extract --model M --data imgs` (no --out) writes
+    imgs.embeddings.parquet beside the folder, says so, and scan reads it."""
+    shutil.copytree(many_images, tmp_path / "imgs")
+    out, _ = _ok(run_cli("extract", "--model", "simclr-resnet18", "--checkpoint", simclr_checkpoints["backbone_fc_head"],
+                         "--data", "imgs/", "--batch-size", "8", "--workers", "0", cwd=tmp_path))
+    assert "no --out given: writing imgs.embeddings.parquet" in out
+    assert "wrote imgs.embeddings.parquet: 24 rows × 512" in out
+    assert pq.read_table(tmp_path / "imgs.embeddings.parquet").num_rows == 24
+    rc, report, err = run_cli("scan", "imgs.embeddings.parquet", "--json", "-", cwd=tmp_path)
+    assert rc == 0 and json.loads(report)["input"]["n_total"] == 24, err
 
 
 def test_resume_after_the_process_is_killed(simclr_checkpoints, image_folder, tmp_path):
@@ -218,16 +233,65 @@ def test_error_cases_exit_2_with_a_message(error_paths):
 
 
 def test_pretrained_tag_offline_says_how_to_use_a_checkpoint(image_folder, tmp_path):
-    # HF_HUB_OFFLINE makes the hub fail at once instead of retrying; the empty
-    # HF_HOME guarantees nothing is cached. Nothing is downloaded.
+    """Offline, one message at once: where the cache folder goes, HF_HUB_OFFLINE,
+    --checkpoint; no hub retries (they took 94 s and printed ten lines)."""
+    hf_home = tmp_path / "hf"  # empty: nothing is cached
+    cases = {"offline": {"HF_HUB_OFFLINE": "1", "HF_HOME": str(hf_home)},
+             # a hub that refuses connections: what a machine without network sees
+             "unreachable": {"HF_HOME": str(hf_home), "HF_ENDPOINT": "http://127.0.0.1:9"}}
+    for case, env in cases.items():
+        started = time.monotonic()
+        rc, out, err = run_cli_env(
+            "extract", "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k", "--data", image_folder,
+            "--out", "emb.parquet", cwd=tmp_path, env=env,
+        )
+        seconds = time.monotonic() - started
+        flat = " ".join(err.split())
+        assert rc == 2 and "Traceback" not in out + err, err
+        assert err.count("\n") == 1 and "Retry" not in err, err  # one message, nothing from the hub client
+        assert "the weights of ViT-B-32 'laion2b_s34b_b79k' are not cached here" in flat
+        folder = hf_home / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+        assert f"to {folder} here and run again with HF_HUB_OFFLINE=1" in flat, flat
+        assert "--checkpoint FILE instead of --pretrained" in flat
+        assert ("HF_HUB_OFFLINE is set" in flat) == (case == "offline")
+        assert seconds < 60, (case, seconds)  # startup and imports; the retries alone took 94 s
+
+
+def test_pretrained_tag_from_a_copied_cache_folder(vit_checkpoint, image_folder, tmp_path):
+    """The offline message's recipe works: weights in the Hugging Face cache
+    layout (as copied from a machine with network) are used with
+    HF_HUB_OFFLINE=1, without any download."""
+    repo = tmp_path / "hf" / "hub" / "models--laion--CLIP-ViT-B-32-laion2B-s34B-b79K"
+    snapshot = repo / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123456789abcdef")
+    (snapshot / "open_clip_pytorch_model.bin").symlink_to(vit_checkpoint)
     rc, out, err = run_cli_env(
         "extract", "--model", "ViT-B-32", "--pretrained", "laion2b_s34b_b79k", "--data", image_folder,
-        "--out", "emb.parquet", cwd=tmp_path, env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
+        "--out", "emb.parquet", "--batch-size", "8", "--workers", "0", cwd=tmp_path,
+        env={"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")},
     )
-    flat = " ".join(err.split())
-    assert rc == 2 and "Traceback" not in out + err, err
-    assert "could not fetch the weights of ViT-B-32 'laion2b_s34b_b79k'" in flat
-    assert "--checkpoint FILE instead of --pretrained" in flat
+    assert rc == 0, err
+    meta = pq.read_table(tmp_path / "emb.parquet").schema.metadata
+    assert meta[b"pretrained"] == b"laion2b_s34b_b79k"
+    assert meta[b"checkpoint_sha256"].decode() == sha256_file(vit_checkpoint)
+    assert "open_clip tag 'laion2b_s34b_b79k'" in out and str(snapshot) in " ".join(out.split())
+
+
+def test_clip_without_weights_fails_before_importing_torch():
+    """The missing-weights message, with the architecture's tags, needs no torch:
+    it comes in a blink instead of after seconds of imports."""
+    code = ("import sys\n"
+            "from gaussaudit.errors import GaussAuditError\n"
+            "from gaussaudit.extract.models import check_model_request\n"
+            "try:\n    check_model_request('ViT-B-32')\n"
+            "except GaussAuditError as exc:\n    print(exc)\n"
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "ViT-B-32 needs weights" in proc.stdout and "openai" in proc.stdout and "laion2b_s34b_b79k" in proc.stdout
+    assert proc.stdout.strip().endswith("no torch"), proc.stdout
 
 
 def test_missing_extra_names_the_install_command(image_folder, tmp_path):

@@ -6,7 +6,7 @@ and must work without the extract extra.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gaussaudit.errors import GaussAuditError
@@ -30,6 +30,23 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_SHARD_SIZE = 10_000
 
 
+def default_output(data: str | None, texts: str | None) -> Path:
+    """Where ``extract`` writes without ``--out``: beside its input, named after it.
+
+    Examples
+    --------
+    >>> str(default_output("photos/", None)), str(default_output(None, "data/captions.txt"))
+    ('photos.embeddings.parquet', 'data/captions.embeddings.parquet')
+    """
+    if data is not None:
+        folder = Path(data)
+        if folder.name in ("", ".", ".."):  # "." or "..": name it after the folder it means
+            folder = folder.resolve()
+        return folder.parent / f"{folder.name}.embeddings.parquet"
+    source = Path(texts)
+    return source.with_name(f"{source.stem}.embeddings.parquet")
+
+
 @dataclass(frozen=True)
 class ExtractConfig:
     """Options of an extraction; the CLI's flags map one to one onto these fields.
@@ -39,9 +56,11 @@ class ExtractConfig:
     model : str
         An open_clip architecture (``open_clip.list_models()``), or
         ``simclr-resnet18`` / ``simclr-resnet50``.
-    out : path
+    out : path, optional
         ``.parquet`` (``path``/``text`` and ``embedding`` columns) or ``.npy``
-        (with a JSON sidecar ``OUT.json`` listing the paths).
+        (with a JSON sidecar ``OUT.json`` listing the paths). Default
+        (:func:`default_output`): ``DIR.embeddings.parquet`` beside the image
+        folder, ``FILE.embeddings.parquet`` beside the captions file.
     data : path, optional
         Folder of images, read recursively in sorted order.
     texts : path, optional
@@ -92,13 +111,13 @@ class ExtractConfig:
     def validated(self) -> "ExtractConfig":
         if not self.model:
             raise GaussAuditError("--model is required (an open_clip architecture, or simclr-resnet18/50).")
-        if not self.out:
-            raise GaussAuditError("--out is required: the .parquet or .npy file to write.")
         if (self.data is None) == (self.texts is None):
             raise GaussAuditError(
                 "give --data DIR (a folder of images) or --texts FILE (one caption a line)"
                 + (", not both." if self.data is not None else ".")
             )
+        if not self.out:
+            return replace(self, out=str(default_output(self.data, self.texts))).validated()
         device = self.device.strip().lower()
         if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
             raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{self.device}'.")

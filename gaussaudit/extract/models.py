@@ -5,6 +5,7 @@ which weights were loaded for the output's metadata."""
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,38 @@ def known_models() -> list[str]:
     return names
 
 
+def pretrained_tags(name: str) -> list[str]:
+    """open_clip's pretrained tags of architecture ``name``, read without
+    importing torch (open_clip's package imports it; its tag table does not).
+
+    Empty when open_clip is absent or its table cannot be read this way.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    # A private package over open_clip's folder, so its relative imports resolve
+    # and the real open_clip is neither imported nor shadowed.
+    alias = "_gaussaudit_open_clip_tags"
+    package = types.ModuleType(alias)
+    package.__path__ = list(spec.submodule_search_locations)
+    # The table module tries these optional imports (safetensors.torch imports
+    # torch); None in sys.modules makes them fail fast, as if absent.
+    blocked = [key for key in ("safetensors.torch", "huggingface_hub") if key not in sys.modules]
+    sys.modules.update({alias: package, **dict.fromkeys(blocked)})
+    try:
+        table = importlib.import_module(f"{alias}.pretrained")
+        return list(table.list_pretrained_tags_by_model(name))
+    except Exception:  # a future open_clip may lay its files out differently
+        return []
+    finally:
+        for key in [k for k in sys.modules if k == alias or k.startswith(alias + ".")] + blocked:
+            sys.modules.pop(key, None)
+
+
 def check_model_name(name: str) -> None:
     """Fail on an unknown model, suggesting the nearest known names."""
     names = known_models()
@@ -113,6 +146,14 @@ def check_model_name(name: str) -> None:
         f"unknown model '{name}'.{suggestion} Models: simclr-resnet18, simclr-resnet50, or any open_clip "
         f"architecture{clip_hint} — python -c 'import open_clip; print(open_clip.list_models())' lists them."
     )
+
+
+def weights_needed_message(name: str) -> str:
+    """A CLIP model asked for without weights: which tags it has, or --checkpoint."""
+    tags = pretrained_tags(name)
+    listing = f" (tags of {name}: {', '.join(tags[:8])}{' …' if len(tags) > 8 else ''})" if tags else ""
+    return (f"{name} needs weights: pass --pretrained TAG{listing} or --checkpoint PATH; "
+            "gaussaudit never embeds with random weights.")
 
 
 def check_model_request(
@@ -147,6 +188,8 @@ def check_model_request(
             raise GaussAuditError(f"--head embeds through a SimCLR projection head; {name} is a CLIP model.")
         if pretrained and checkpoint:
             raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
+        if not pretrained and not checkpoint:
+            raise GaussAuditError(weights_needed_message(name))
     if checkpoint is not None:
         check_checkpoint_path(checkpoint)
 

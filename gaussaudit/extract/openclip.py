@@ -7,12 +7,15 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
+import os
+import socket
+import urllib.parse
 
 import open_clip
 
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.checkpoints import check_checkpoint_path, sha256_file, unreadable_checkpoint_message
-from gaussaudit.extract.models import LoadedModel
+from gaussaudit.extract.models import LoadedModel, weights_needed_message
 
 #: Keys of a CLIP state dict that belong to neither tower.
 _SHARED_KEYS = ("logit_scale", "logit_bias")
@@ -48,18 +51,77 @@ def _check_tag(name: str, tag: str) -> dict:
     raise GaussAuditError(f"--pretrained {tag}: not a tag of {name}.{suggestion} Tags of {name}: {', '.join(tags)}.")
 
 
+def _hub_files(cfg: dict) -> tuple[str, list[str]] | None:
+    """The Hugging Face repo and the file names (safetensors first, as open_clip
+    tries them) a tag's weights come from; None for a tag fetched by URL."""
+    hub = cfg.get("hf_hub", "")
+    if not hub:
+        return None
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    repo, filename = os.path.split(hub)
+    filename = filename or HF_WEIGHTS_NAME
+    names = [HF_SAFE_WEIGHTS_NAME] if filename == HF_WEIGHTS_NAME else []
+    if filename.endswith(".bin") and filename != HF_WEIGHTS_NAME:
+        names.append(filename[: -len(".bin")] + ".safetensors")
+    return repo, [*names, filename]
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether ``url``'s host accepts a connection within ``timeout`` seconds:
+    offline, the hub client would otherwise retry for a minute and a half."""
+    parsed = urllib.parse.urlparse(url)
+    try:
+        port = parsed.port or (80 if parsed.scheme == "http" else 443)
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline_message(name: str, tag: str, why: str, copy_step: str) -> str:
+    fetch = f"python -c \"import open_clip; open_clip.create_model('{name}', pretrained='{tag}')\""
+    return (f"the weights of {name} '{tag}' are not cached here and {why}. "
+            f"On a machine with network run: {fetch}; then {copy_step}. Or pass that downloaded file as "
+            "--checkpoint FILE instead of --pretrained.")
+
+
 def _fetch(name: str, tag: str, cfg: dict) -> str:
+    """Local path of a tag's weights: from the cache if there, else downloaded;
+    offline, one message saying where to put the file, without the hub's retries."""
     from open_clip.pretrained import download_pretrained
 
+    hub = _hub_files(cfg)
+    if hub is not None:
+        from huggingface_hub import constants, try_to_load_from_cache
+
+        repo, names = hub
+        for filename in names:
+            cached = try_to_load_from_cache(repo, filename)
+            if isinstance(cached, str):
+                return cached
+        cache_folder = os.path.join(constants.HF_HUB_CACHE, "models--" + repo.replace("/", "--"))
+        if constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT):
+            why = ("HF_HUB_OFFLINE is set, so nothing is downloaded" if constants.HF_HUB_OFFLINE
+                   else f"{constants.ENDPOINT} cannot be reached (offline?)")
+            copy_step = (f"copy its cache folder ~/.cache/huggingface/hub/{os.path.basename(cache_folder)} to "
+                         f"{cache_folder} here and run again with HF_HUB_OFFLINE=1")
+            raise GaussAuditError(_offline_message(name, tag, why, copy_step))
+    else:
+        url = cfg.get("url", "")
+        target = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
+        if url and not os.path.isfile(target) and not _reachable(url):
+            copy_step = f"copy ~/.cache/clip/{os.path.basename(url)} from there to {target} here and run again"
+            why = f"{urllib.parse.urlparse(url).hostname} cannot be reached (offline?)"
+            raise GaussAuditError(_offline_message(name, tag, why, copy_step))
     try:
         path = download_pretrained(cfg)
     except Exception as exc:  # hub errors come in many types; all mean "not fetched"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         raise GaussAuditError(
-            f"could not fetch the weights of {name} '{tag}' from open_clip's hub ({reason[:300]}). "
-            "Offline? On a machine with network, run: python -c \"import open_clip; "
-            f"open_clip.create_model('{name}', pretrained='{tag}')\", copy the downloaded file (it lands in the "
-            "Hugging Face cache, ~/.cache/huggingface) here, and pass --checkpoint FILE instead of --pretrained."
+            f"could not fetch the weights of {name} '{tag}' from open_clip's hub: {reason} "
+            f"On a machine with network, run: python -c \"import open_clip; open_clip.create_model('{name}', "
+            f"pretrained='{tag}')\" and pass the downloaded file as --checkpoint FILE instead of --pretrained."
         ) from None
     if not path:
         raise GaussAuditError(f"open_clip gave no download location for {name} '{tag}'; pass --checkpoint PATH.")
@@ -98,12 +160,7 @@ def load_open_clip(name: str, pretrained: str | None = None, checkpoint: str | N
     if pretrained and checkpoint:
         raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
     if not pretrained and not checkpoint:
-        tags = open_clip.list_pretrained_tags_by_model(name)
-        listing = f" (tags of {name}: {', '.join(tags[:8])}{' …' if len(tags) > 8 else ''})" if tags else ""
-        raise GaussAuditError(
-            f"{name} needs weights: pass --pretrained TAG{listing} or --checkpoint PATH; "
-            "gaussaudit never embeds with random weights."
-        )
+        raise GaussAuditError(weights_needed_message(name))
     report = []
     if pretrained:
         cfg = _check_tag(name, pretrained)

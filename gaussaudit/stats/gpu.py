@@ -45,8 +45,8 @@ def _import_torch(requested: str):
         import torch
     except ImportError:
         raise GaussAuditError(
-            f"--device {requested} needs torch, which is not installed: pip install 'gaussaudit[extract]' "
-            "(that extra pins the torch version gaussaudit is tested with)."
+            f"--device {requested} needs torch, which is not installed: pip install torch (the build for your "
+            "CUDA version: https://pytorch.org/get-started/locally/)."
         ) from None
     return torch
 
