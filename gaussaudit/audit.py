@@ -54,6 +54,11 @@ class AuditConfig:
         Array to read from ``.npz`` files.
     column : str, optional
         List column to read from parquet files (default: auto-detected).
+    columns : sequence of str or comma-separated str, optional
+        Wide parquet files: exactly these columns are the features (integer
+        columns included). Default: every floating-point column.
+    exclude : sequence of str or comma-separated str, optional
+        Wide parquet files: columns left out of the default features.
     drop_nonfinite : bool, default False
         Leave out rows with NaN/inf/missing values instead of failing.
     rule : {"paper"}
@@ -101,6 +106,8 @@ class AuditConfig:
     seed: int = 0
     key: str | None = None
     column: str | None = None
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
     drop_nonfinite: bool = False
     rule: str = "paper"
     threads: int | None = None
@@ -142,11 +149,27 @@ class AuditConfig:
             raise GaussAuditError(
                 f"--energy-replicates: (R + 1) × alpha must be a whole number for an exact {100 * self.alpha:g}% "
                 f"level (R = 19, 39, 99, … at alpha 0.05); got R = {self.energy_replicates}.")
+        names = {option: _column_names(option, value) for option, value in
+                 (("--columns", self.columns), ("--exclude", self.exclude))}
+        if names["--columns"] is not None and names["--exclude"]:
+            raise GaussAuditError("--columns lists the feature columns and --exclude removes some from the default "
+                                  "(every float column): give one or the other.")
+        config = replace(self, columns=names["--columns"], exclude=names["--exclude"] or ())
         if self.device != "cpu":
             from gaussaudit.stats.gpu import resolve_device
 
-            return replace(self, device=resolve_device(self.device))
-        return self
+            return replace(config, device=resolve_device(self.device))
+        return config
+
+
+def _column_names(option: str, value) -> tuple[str, ...] | None:
+    """Column names from a comma-separated string (the CLI) or a sequence."""
+    if value is None or (option == "--exclude" and not isinstance(value, str) and len(value) == 0):
+        return None
+    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
+    if not names or any(not n for n in names):
+        raise GaussAuditError(f"{option} takes column names separated by commas; got {value!r}.")
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -355,7 +378,8 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     started = time.perf_counter()
     config = configured(config, AuditConfig, options, "audit")
     progress = progress or SilentProgress()
-    dataset = open_dataset(source, key=config.key, column=config.column)
+    dataset = open_dataset(source, key=config.key, column=config.column, columns=config.columns,
+                           exclude=config.exclude)
     n_total, dim = dataset.n_rows, dataset.dim
     chosen = sample_indices(n_total, config.sample, config.seed)
     n_chosen = n_total if chosen is None else len(chosen)

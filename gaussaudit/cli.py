@@ -81,7 +81,9 @@ _SCAN_OPTIONS = [
     ("seed", int, typer.Option(0, "--seed", help="Seed of the sample: same input and options, same numbers."), "config"),
     ("normalize", bool, typer.Option(True, "--normalize/--no-normalize", help="L2-normalise rows before testing (norm CV always uses raw rows)."), "config"),
     ("key", Optional[str], typer.Option(None, "--key", help="Array to read from .npz files (default: the only one, or embeddings/embedding/emb/features)."), "config"),
-    ("column", Optional[str], typer.Option(None, "--column", help="Parquet list column holding embeddings (default: auto-detected; else every numeric column is a feature)."), "config"),
+    ("column", Optional[str], typer.Option(None, "--column", help="Parquet list column holding embeddings (default: auto-detected; else every float column is a feature)."), "config"),
+    ("columns", Optional[str], typer.Option(None, "--columns", metavar="A,B,...", help="Wide parquet: exactly these columns are the features (integer columns too)."), "config"),
+    ("exclude", Optional[str], typer.Option(None, "--exclude", metavar="A,B,...", help="Wide parquet: leave these columns out of the features (default features: every float column)."), "config"),
     ("drop_nonfinite", bool, typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (counted in the report) instead of failing."), "config"),
     ("json_path", Optional[str], typer.Option(None, "--json", help="Write the JSON report to PATH; '-' = stdout only.", metavar="PATH"), "outputs"),
     ("per_feature", bool, typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."), "outputs"),
@@ -252,6 +254,15 @@ def _check_mode(outputs: Outputs, config: AuditConfig) -> None:
                               "use --check paper or a --calibrate R (19, 39, ...).")
 
 
+def _warn_if_nothing_comes_out(outputs: Outputs, plot: str | None = None) -> None:
+    """-q with no output file and no --check: the run would print, write and
+    gate nothing; say so before the work rather than after."""
+    if outputs.quiet and outputs.check is None and not any(
+            (outputs.json_path, outputs.markdown, outputs.html, outputs.plots, plot)):
+        _warn("-q with no output option: nothing will be printed or written. Add --json FILE, --markdown FILE or "
+              "--html FILE, or --check for an exit status.")
+
+
 def _passes(report, check: str | None) -> bool:
     """Whether ``report`` passes the gate ``check`` asks for (True when there is none)."""
     if check is None:
@@ -320,6 +331,7 @@ def scan(
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
         _check_mode(outputs, config)
         _check_outputs(inputs, outputs, figure_file_names())
+        _warn_if_nothing_comes_out(outputs)
         with _progress(outputs) as progress:
             report = audit(paths, config, progress=progress)
         label = ", ".join(paths)  # the input as typed: a folder or glob stays one name
@@ -363,6 +375,7 @@ def compare(
         inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
         _check_mode(outputs, config)
         _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
+        _warn_if_nothing_comes_out(outputs)
         with _progress(outputs) as progress:
             result = compare_inputs(paths, names, config, progress=progress)
         columns = [(c.label, c.report) for c in result.columns]
@@ -409,6 +422,7 @@ def track(
             inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
         _check_mode(outputs, config)
         _check_outputs(inputs, outputs, plot=plot)
+        _warn_if_nothing_comes_out(outputs, plot)
         with _progress(outputs) as progress:
             result = track_steps(paths, config, progress=progress)
         for s in result.skipped:

@@ -63,6 +63,14 @@ CASES = [
     ("unknown_option", ["good.npy", "--bogus"], ["--bogus"], True),
     ("json_missing_folder", ["good.npy", "--json", "nodir/report.json"], ["nodir", "does not exist"], False),
     ("json_is_a_folder", ["good.npy", "--json", "emptydir"], ["emptydir", "folder"], False),
+    ("npy_uint8_packed_bits", ["packed.npy"], ["packed.npy", "8-bit", "bit-packed", "float32"], False),
+    ("parquet_only_integer_columns", ["ints.parquet"], ["ints.parquet", "no floating-point column", "--columns a,b"], False),
+    ("parquet_columns_missing", ["wide.parquet", "--columns", "f0,nope"], ["wide.parquet", "'nope'"], False),
+    ("parquet_columns_text", ["wide.parquet", "--columns", "f0,caption"], ["caption", "not numbers"], False),
+    ("parquet_exclude_missing", ["wide.parquet", "--exclude", "nope"], ["--exclude", "'nope'"], False),
+    ("columns_and_exclude", ["wide.parquet", "--columns", "f0", "--exclude", "f1"], ["--columns", "--exclude", "one or the other"], False),
+    ("columns_and_column", ["two_lists.parquet", "--column", "emb_a", "--columns", "id"], ["--column", "--columns"], False),
+    ("columns_with_only_npy", ["good.npy", "--columns", "a"], ["--columns", "parquet"], False),
     ("every_feature_constant", ["constant.npy"], ["constant.npy", "constant"], False),
     ("every_row_zero", ["zeros.npy"], ["zeros.npy", "constant"], False),
 ]
@@ -122,6 +130,10 @@ def _make_files(root):
     (root / "junkdir" / "README.txt").write_text("nothing here\n")
     (root / "junkdir" / "_SUCCESS").write_bytes(b"")
     (root / "junkdir" / ".part-0.npy.crc").write_bytes(b"crc")
+    np.save(root / "packed.npy", np.packbits(rng.random((100, 64)) > 0.5, axis=1))  # 'ubinary': 8 dims a byte
+    pq.write_table(pa.table({"a": np.arange(100), "b": rng.integers(0, 5, 100)}), root / "ints.parquet")
+    pq.write_table(pa.table({**{f"f{j}": x[:, j] for j in range(4)}, "label": np.arange(100) % 3,
+                             "caption": [f"c{i}" for i in range(100)]}), root / "wide.parquet")
     np.save(root / "constant.npy", np.full((50, 6), 3.0, dtype=np.float32))
     np.save(root / "zeros.npy", np.zeros((50, 6), dtype=np.float32))
 

@@ -350,3 +350,39 @@ def test_parquet_null_row_is_a_nonfinite_row(tmp_path, fixed):
     assert got["input"]["nonfinite_rows_dropped"] == 1
     assert got["input"]["n_total"] == 500 and got["input"]["n_used"] == 499
     assert_same_numbers(got["metrics"], want["metrics"])
+
+
+def test_wide_parquet_features_are_the_float_columns(tmp_path):
+    """An int label and a text column beside float features are not features
+    (tested, the label would flip the verdict); --columns and --exclude choose,
+    and the report names the columns used."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    table = {f"f{j}": rng.standard_normal(n).astype(np.float32) for j in range(16)}
+    table["label"] = rng.integers(0, 3, n)
+    table["caption"] = [f"image {i}" for i in range(n)]
+    pq.write_table(pa.table(table), tmp_path / "wide.parquet")
+    every = ",".join([*(f"f{j}" for j in range(16)), "label"])
+    (rc, out, err), (rc2, out2, err2), (rc3, out3, err3), (rc4, term, err4) = run_cli_many(
+        [["scan", "wide.parquet", "--json", "-"], ["scan", "wide.parquet", "--columns", every, "--json", "-"],
+         ["scan", "wide.parquet", "--exclude", "f0,f1", "--json", "-"], ["scan", "wide.parquet"]], cwd=tmp_path)
+    assert rc == rc2 == rc3 == rc4 == 0, err + err2 + err3 + err4
+    default, chosen, excluded = (json.loads(o) for o in (out, out2, out3))
+    assert default["input"]["dim"] == 16 and default["verdict"]["gaussian"] is True
+    assert default["input"]["layouts"] == [
+        "16 float columns 'f0', 'f1', 'f2' … 'f15' (not features: label int64, caption string)"]
+    assert chosen["input"]["dim"] == 17 and chosen["verdict"]["gaussian"] is False  # the label, tested, fails
+    assert chosen["settings"]["columns"] == every.split(",")
+    assert excluded["input"]["dim"] == 14 and excluded["settings"]["exclude"] == ["f0", "f1"]
+    assert "(excluded: 'f0', 'f1')" in excluded["input"]["layouts"][0]
+    assert "features from 16 float columns" in term and "not features: label int64" in " ".join(term.split())
+
+
+def test_quiet_without_outputs_warns_and_whitening_is_said(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((500, 8)).astype(np.float32))
+    (rc, out, err), (rc2, out2, err2), (rc3, out3, err3) = run_cli_many(
+        [["scan", "x.npy", "-q"], ["scan", "x.npy", "-q", "--check"], ["scan", "x.npy", "--whiten", "pca"]],
+        cwd=tmp_path)
+    assert rc == 0 and out == "" and "warning: -q with no output option: nothing will be printed" in err, err
+    assert rc2 == 0 and "warning" not in err2, err2  # --check's exit status is the output
+    assert rc3 == 0 and "per-feature tests on pca-whitened coordinates (--whiten" in " ".join(out3.split()), out3

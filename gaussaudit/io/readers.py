@@ -177,6 +177,24 @@ def _is_numeric_arrow(t) -> bool:
     return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_boolean(t)
 
 
+def _is_float_arrow(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_floating(t)
+
+
+def _names_text(names: list[str], limit: int = 6) -> str:
+    """Column names for a message: all of a few, else the first and last.
+
+    Examples
+    --------
+    >>> _names_text(["a", "b"]), _names_text([f"f{i}" for i in range(64)])
+    ("'a', 'b'", "'f0', 'f1', 'f2' … 'f63'")
+    """
+    quoted = [f"'{n}'" for n in names]
+    return ", ".join(quoted) if len(quoted) <= limit else f"{', '.join(quoted[:3])} … {quoted[-1]}"
+
+
 def _is_list_arrow(t) -> bool:
     import pyarrow as pa
 
@@ -194,10 +212,13 @@ def _open_parquet(path):
 
 class ParquetShard(Shard):
     """A parquet file: one list / fixed-size-list column of embeddings, found
-    automatically or named with ``column``, or else every numeric column as one
-    feature ("wide" layout). Read a record batch at a time."""
+    automatically or named with ``column``, or else one feature per column
+    ("wide" layout): every floating-point column (integer, boolean and text
+    columns are ids, labels and captions, left out and named in ``layout``),
+    less ``exclude``, or exactly ``columns``. Read a record batch at a time."""
 
-    def __init__(self, path: str, column: str | None = None) -> None:
+    def __init__(self, path: str, column: str | None = None, columns: tuple[str, ...] | None = None,
+                 exclude: tuple[str, ...] = ()) -> None:
         import pyarrow as pa
 
         self.source = str(path)
@@ -212,6 +233,18 @@ class ParquetShard(Shard):
         list_cols = [n for n, t in fields.items() if _is_list_arrow(t)]
         numeric_lists = [n for n in list_cols if _is_numeric_arrow(fields[n].value_type)]
 
+        for option, names in (("--columns", columns or ()), ("--exclude", exclude)):
+            missing = [n for n in names if n not in fields]
+            if missing:
+                raise GaussAuditError(f"{self.source}: {option} names {_names_text(missing)}, not a column here "
+                                      f"(it has: {', '.join(fields)}).")
+        if columns is not None or exclude:
+            column_lists = [n for n in (columns or ()) if _is_list_arrow(fields[n])]
+            if column_lists:
+                raise GaussAuditError(f"{self.source}: {_names_text(column_lists)} is a list column; --columns and "
+                                      "--exclude choose one-value-per-row feature columns. Name a list column with "
+                                      "--column NAME.")
+            list_cols = numeric_lists = []  # the user asked for the wide layout
         if column is not None:
             if column not in fields:
                 raise GaussAuditError(f"{self.source}: has no column '{column}' (it has: {', '.join(fields)}).")
@@ -240,16 +273,42 @@ class ParquetShard(Shard):
             self._columns = [self._list_column]
             self.dim = t.list_size if pa.types.is_fixed_size_list(t) else self._first_list_length()
         else:
-            numeric = [n for n, t in fields.items() if _is_numeric_arrow(t)]
-            if not numeric:
-                what = f" (columns: {', '.join(f'{n}: {t}' for n, t in fields.items())})" if fields else ""
-                raise GaussAuditError(f"{self.source}: has no numeric column{what}; nothing to audit.")
-            self._columns = numeric
-            self.dim = len(numeric)
-            self.dtype = np.result_type(*[fields[n].to_pandas_dtype() for n in numeric])
-            self.layout = f"{len(numeric)} numeric columns" if len(numeric) > 1 else f"numeric column '{numeric[0]}'"
+            self._columns = self._wide_columns(fields, columns, exclude)
+            self.dim = len(self._columns)
+            self.dtype = np.result_type(*[fields[n].to_pandas_dtype() for n in self._columns])
+            left_out = [n for n in fields if n not in self._columns and n not in exclude]
+            kind = "columns" if columns is not None else "float columns"
+            self.layout = (f"{len(self._columns)} {kind} {_names_text(self._columns)}" if self.dim > 1
+                           else f"column '{self._columns[0]}'")
+            if columns is not None:
+                self.layout += f" (--columns; {len(left_out)} other columns unused)" if left_out else " (--columns)"
+            elif left_out:
+                self.layout += f" (not features: {', '.join(f'{n} {fields[n]}' for n in left_out[:6])}" + (
+                    " …)" if len(left_out) > 6 else ")")
+            if exclude:
+                self.layout += f" (excluded: {_names_text(list(exclude))})"
         if self.dim == 0:
             raise GaussAuditError(f"{self.source}: column '{self._list_column}' holds empty lists; no features to test.")
+
+    def _wide_columns(self, fields: dict, columns: tuple[str, ...] | None, exclude: tuple[str, ...]) -> list[str]:
+        """The feature columns of the wide layout (see the class docstring)."""
+        if columns is not None:
+            not_numbers = [n for n in columns if not _is_numeric_arrow(fields[n])]
+            if not_numbers:
+                raise GaussAuditError(f"{self.source}: --columns names {', '.join(f'{n} ({fields[n]})' for n in not_numbers)}"
+                                      ", not numbers.")
+            return [n for n in fields if n in columns]  # file order, as in every other layout
+        chosen = [n for n, t in fields.items() if _is_float_arrow(t) and n not in exclude]
+        if not chosen:
+            numeric = [n for n, t in fields.items() if _is_numeric_arrow(t) and n not in exclude]
+            what = f" (columns: {', '.join(f'{n}: {t}' for n, t in fields.items())})" if fields else ""
+            if numeric:
+                raise GaussAuditError(
+                    f"{self.source}: has no floating-point column{what}. Integer and boolean columns are ids or "
+                    f"labels unless you say otherwise: to test them as features, pass --columns "
+                    f"{','.join(numeric[:3])}{',…' if len(numeric) > 3 else ''}.")
+            raise GaussAuditError(f"{self.source}: has no numeric column{what}; nothing to audit.")
+        return chosen
 
     def _first_list_length(self) -> int:
         for arr in self._batches(batch_size=64):

@@ -81,7 +81,8 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def _open_shard(path: Path, key: str | None, column: str | None) -> Shard:
+def _open_shard(path: Path, key: str | None, column: str | None, columns: tuple[str, ...] | None = None,
+                exclude: tuple[str, ...] = ()) -> Shard:
     suffix = path.suffix.lower()
     if not os.access(path, os.R_OK):
         raise GaussAuditError(f"{path}: cannot be read (permission denied).")
@@ -90,7 +91,7 @@ def _open_shard(path: Path, key: str | None, column: str | None) -> Shard:
     if suffix == ".npz":
         return NpzShard(str(path), key=key)
     if suffix == ".parquet":
-        return ParquetShard(str(path), column=column)
+        return ParquetShard(str(path), column=column, columns=columns, exclude=exclude)
     raise GaussAuditError(
         f"{path}: unknown file type '{path.suffix or '(none)'}'; gaussaudit reads {', '.join(SUPPORTED_SUFFIXES)}."
     )
@@ -133,8 +134,12 @@ class Dataset:
             offset += shard.n_rows
 
 
-def open_dataset(source, *, key: str | None = None, column: str | None = None) -> Dataset:
+def open_dataset(source, *, key: str | None = None, column: str | None = None,
+                 columns: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> Dataset:
     """Open files, folders, globs or an in-memory 2-D array as one dataset.
+
+    ``column`` names the parquet list column of embeddings; ``columns`` and
+    ``exclude`` choose the feature columns of wide parquet files.
 
     Every shard's header is read and checked before any data: a wrong dtype,
     shape or dimension mismatch fails fast, naming the file.
@@ -143,12 +148,17 @@ def open_dataset(source, *, key: str | None = None, column: str | None = None) -
         shards: list[Shard] = [ArrayShard(source)]
     else:
         files = resolve_paths(source)
-        shards = [_open_shard(f, key, column) for f in files]
+        if column is not None and (columns is not None or exclude):
+            raise GaussAuditError("--column names one list column of embeddings; --columns and --exclude choose "
+                                  "one-value-per-row feature columns: give one or the other.")
+        shards = [_open_shard(f, key, column, columns, exclude) for f in files]
         suffixes = {f.suffix.lower() for f in files}
         if key is not None and ".npz" not in suffixes:
             raise GaussAuditError("--key picks an array inside .npz files, and no .npz file was given.")
-        if column is not None and ".parquet" not in suffixes:
-            raise GaussAuditError("--column picks a column of parquet files, and no .parquet file was given.")
+        for option, given in (("--column", column is not None), ("--columns", columns is not None),
+                              ("--exclude", bool(exclude))):
+            if given and ".parquet" not in suffixes:
+                raise GaussAuditError(f"{option} picks columns of parquet files, and no .parquet file was given.")
     first = shards[0]
     for s in shards[1:]:
         if s.dim != first.dim:

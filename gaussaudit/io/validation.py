@@ -12,8 +12,16 @@ MIN_ROWS = 20
 
 
 def check_dtype(dtype, source: str) -> np.dtype:
-    """Accept real numbers (float, int, bool); reject everything else."""
+    """Accept real numbers (float, int, bool); reject 8-bit integers (quantized
+    or bit-packed embeddings) and everything else."""
     dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and dtype.itemsize == 1:
+        raise GaussAuditError(
+            f"{source}: holds 8-bit integers (dtype {dtype}): quantized or bit-packed embeddings (precision "
+            "'binary'/'ubinary' packs 8 dimensions into each byte), whose columns are not the embedding's "
+            "coordinates. Audit the float embeddings; to test scalar-quantized int8 values as they are, save "
+            "x.astype(np.float32)."
+        )
     if dtype.kind in "fiub":
         return dtype
     kinds = {"c": "complex numbers", "O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "durations", "V": "records"}

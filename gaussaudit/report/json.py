@@ -61,6 +61,8 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "seed": cfg.seed,
             "key": cfg.key,
             "column": cfg.column,
+            "columns": None if cfg.columns is None else list(cfg.columns),
+            "exclude": list(cfg.exclude),
             "drop_nonfinite": cfg.drop_nonfinite,
             "rule": cfg.rule,
             "projections": cfg.projections,
