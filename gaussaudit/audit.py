@@ -301,6 +301,9 @@ class AuditReport:
     paper_columns: dict | None = None
     #: Rayleigh and Bingham tests of uniformity of the normalised rows.
     uniformity: UniformityResult | None = None
+    #: What ``gaussaudit extract`` recorded in the input files (model, pretrained
+    #: tag, checkpoint SHA-256…): one dict per distinct record, none for other files.
+    provenance: tuple[dict, ...] = ()
 
     @property
     def mahalanobis(self) -> MahalanobisResult | None:
@@ -416,6 +419,7 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     return AuditReport(
         paths=dataset.paths,
         layouts=dataset.layouts,
+        provenance=tuple(dataset.provenance),
         dtype=str(dataset.dtype),
         n_total=n_total,
         n_used=filled,

@@ -61,6 +61,13 @@ def test_extract_vit_checkpoint_to_parquet(vit_checkpoint, image_folder, tmp_pat
     assert f"encoded {len(ALL_IMAGES)} images in" in out and "images/s (cpu, fp32, batch 4)" in out
     assert not (tmp_path / "emb.parquet.parts").exists()  # parts removed after success
 
+    # the reader finds the parquet file's extract metadata (scan's report carries it; 8 rows are too few to scan)
+    from gaussaudit.io.readers import ParquetShard
+
+    provenance = ParquetShard(str(tmp_path / "emb.parquet")).provenance
+    assert provenance["model"] == "ViT-B-32" and provenance["checkpoint_sha256"] == sha256_file(vit_checkpoint)
+    assert provenance["pretrained"] is None and provenance["checkpoint"] == str(vit_checkpoint)
+
 
 def test_extract_texts_to_npy_with_sidecar(vit_checkpoint, captions_file, tmp_path):
     out, _ = _ok(run_cli("extract", "-m", "ViT-B-32", "--checkpoint", vit_checkpoint, "--texts", captions_file,
@@ -85,10 +92,19 @@ def test_extract_simclr_then_scan_and_overwrite(simclr_checkpoints, many_images,
     first = np.load(tmp_path / "emb.npy")
     assert json.loads((tmp_path / "emb.npy.json").read_text())["paths"] == [f"im{i:02d}.png" for i in range(24)]
 
-    # The scan command reads what extract wrote.
-    rc, report, err = run_cli("scan", "emb.npy", "--json", "-", cwd=tmp_path)
-    assert rc == 0, err
-    assert json.loads(report)["input"]["dim"] == 512 and json.loads(report)["input"]["n_total"] == 24
+    # The scan command reads what extract wrote, and its report names the weights (provenance).
+    (rc, report, err), (rc_t, terminal, err_t) = run_cli_many(
+        [["scan", "emb.npy", "--json", "-"], ["scan", "emb.npy", "--calibrate", "0"]], cwd=tmp_path)
+    assert rc == rc_t == 0, err + err_t
+    doc = json.loads(report)
+    assert doc["input"]["dim"] == 512 and doc["input"]["n_total"] == 24
+    sha = sha256_file(simclr_checkpoints["backbone_fc_head"])
+    (provenance,) = doc["input"]["provenance"]
+    assert provenance["model"] == "simclr-resnet18" and provenance["checkpoint_sha256"] == sha
+    assert provenance["modality"] == "image" and provenance["precision"] == "fp32" and provenance["head"] is False
+    flat = " ".join(terminal.split())
+    assert f"embeddings: simclr-resnet18 · checkpoint {simclr_checkpoints['backbone_fc_head']}" in flat
+    assert f"weights sha256 {sha[:16]}…" in flat
 
     # Existing OUT: refused without --overwrite (file untouched), replaced with it.
     (rc, out2, err2), (rc3, out3, err3) = run_cli_many([args, [*args, "--overwrite", "--head", "--limit", "5"]],

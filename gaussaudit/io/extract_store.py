@@ -367,6 +367,45 @@ class ExtractStore:
             self.remove_parts()
 
 
+#: What ``scan`` carries into its report from a file ``extract`` wrote, so the
+#: report can be tied to the weights that made the embeddings.
+PROVENANCE_KEYS = ("model", "pretrained", "checkpoint", "checkpoint_sha256", "head", "modality", "precision",
+                   "source", "gaussaudit_version")
+
+
+def provenance_from_parquet(metadata: dict[bytes, bytes] | None) -> dict | None:
+    """The extract metadata of a parquet file's key-value metadata; None for a
+    file ``extract`` did not write."""
+    if not metadata or b"model" not in metadata:
+        return None
+    out = dict.fromkeys(PROVENANCE_KEYS)  # a key extract left out (None) is null, as in the npy sidecar
+    for key in PROVENANCE_KEYS:
+        raw = metadata.get(key.encode())
+        if raw is None:
+            continue
+        text = raw.decode("utf-8", "replace")
+        try:  # written as JSON unless a string (parquet_metadata)
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        out[key] = value if isinstance(value, (str, bool, int, float)) or value is None else text
+    return out
+
+
+def provenance_from_sidecar(npy_path: str | os.PathLike) -> dict | None:
+    """The extract metadata of ``OUT.npy.json`` beside a ``.npy`` file; None when
+    there is none (or it is not an extract sidecar)."""
+    path = sidecar_path(npy_path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SIDECAR_SCHEMA:
+        return None
+    return {key: data.get(key) for key in PROVENANCE_KEYS}
+
+
 def parquet_metadata(metadata: dict) -> dict[bytes, bytes]:
     """Parquet key-value metadata: strings as they are, everything else as JSON."""
     out = {}

@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.extract_store import provenance_from_parquet, provenance_from_sidecar
 from gaussaudit.io.validation import check_dtype, check_shape
 
 #: Values per chunk: about 32 MB of float32, bounded whatever the file size.
@@ -33,6 +34,8 @@ class Shard:
     dim: int
     dtype: np.dtype
     layout: str = "array"
+    #: What ``gaussaudit extract`` recorded about the file (model, weights' SHA-256…), if it wrote it.
+    provenance: dict | None = None
 
     def chunks(self) -> Iterator[np.ndarray]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -95,6 +98,7 @@ class NpyShard(Shard):
                 f"({expected} bytes) but the file has {actual} bytes."
             )
         self._path = path
+        self.provenance = provenance_from_sidecar(path)
 
     def chunks(self) -> Iterator[np.ndarray]:
         if self.n_rows == 0:
@@ -229,6 +233,7 @@ class ParquetShard(Shard):
         except (pa.ArrowException, OSError) as exc:
             raise GaussAuditError(f"{self.source}: is not a readable parquet file ({exc}).") from None
         self.n_rows = int(self._file.metadata.num_rows)
+        self.provenance = provenance_from_parquet(schema.metadata)
         fields = {f.name: f.type for f in schema}
         list_cols = [n for n, t in fields.items() if _is_list_arrow(t)]
         numeric_lists = [n for n in list_cols if _is_numeric_arrow(fields[n].value_type)]

@@ -123,6 +123,16 @@ class Dataset:
     def layouts(self) -> list[str]:
         return sorted({s.layout for s in self.shards})
 
+    @property
+    def provenance(self) -> list[dict]:
+        """Each distinct extract record of the shards, in shard order (one for a
+        single extract output; none for files extract did not write)."""
+        seen: list[dict] = []
+        for shard in self.shards:
+            if shard.provenance is not None and shard.provenance not in seen:
+                seen.append(shard.provenance)
+        return seen
+
     def chunks(self) -> Iterator[tuple[Shard, int, int, np.ndarray]]:
         """Yield ``(shard, row_in_shard, row_in_dataset, chunk)`` in row order."""
         offset = 0

@@ -7,7 +7,7 @@ import base64
 import html
 from datetime import datetime, timezone
 
-from gaussaudit.report.sections import Cell, Section, report_sections
+from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections
 from gaussaudit.report.table import PAPER_ROWS, format_monte_carlo_p, format_number, settings_summary
 
 _CSS = """
@@ -142,7 +142,9 @@ def _details(label: str, report) -> str:
         f'<span class="muted">· {_e(files)} · rows {report.n_total:,}, tested {report.n_used:,} · dim {report.dim}'
         f" · median |skewness| {format_number(report.skewness_median_abs)}"
         f" · median |excess kurtosis| {format_number(report.excess_kurtosis_median_abs)}</span></p>"
-        f'<p>paper rule (unnormalised rows; a heuristic, not a test): {paper}</p>'
+        f'<p class="muted">{_e(preparation_line(report))}</p>'
+        + "".join(f'<p class="muted">{_e(line)}</p>' for line in provenance_lines(report))
+        + f'<p>paper rule (unnormalised rows; a heuristic, not a test): {paper}</p>'
         f'<ul class="reasons">{reasons}</ul>'
     )
 

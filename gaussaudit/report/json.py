@@ -46,6 +46,7 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         "input": {
             "paths": list(report.paths),
             "layouts": list(report.layouts),
+            "provenance": [dict(p) for p in report.provenance],
             "dtype": report.dtype,
             "n_total": report.n_total,
             "n_used": report.n_used,

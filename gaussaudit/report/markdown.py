@@ -3,7 +3,7 @@ pull-request comments: a heading, the paper's table, then every section the scan
 computed (:func:`~gaussaudit.report.sections.report_sections`)."""
 from __future__ import annotations
 
-from gaussaudit.report.sections import Cell, Section, report_sections
+from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections, sampling_line
 from gaussaudit.report.table import PAPER_ROWS, settings_summary
 
 
@@ -81,6 +81,8 @@ def render_markdown(columns, title: str | None = None) -> str:
     for label, report in columns:
         if len(columns) > 1:
             lines += ["", f"## {_cell(label)}"]
+        lines += ["", *(f"- {_cell(line)}" for line in (sampling_line(report), preparation_line(report),
+                                                          *provenance_lines(report)))]
         for section in report_sections(report):
             lines += section_lines(section)
     return "\n".join(lines) + "\n"

@@ -91,6 +91,25 @@ def preparation_line(report) -> str:
     return " · ".join(parts)
 
 
+def provenance_lines(report) -> list[str]:
+    """Where the embeddings came from, as ``gaussaudit extract`` recorded it:
+    model, weights (tag or checkpoint and its SHA-256), precision."""
+    lines = []
+    for p in report.provenance:
+        parts = [f"{p.get('model', '?')}" + (" (projection head)" if p.get("head") else "")]
+        if p.get("pretrained"):
+            parts.append(f"pretrained '{p['pretrained']}'")
+        elif p.get("checkpoint"):
+            parts.append(f"checkpoint {p['checkpoint']}")
+        if p.get("checkpoint_sha256"):
+            parts.append(f"weights sha256 {str(p['checkpoint_sha256'])[:16]}…")
+        parts += [str(p[k]) for k in ("modality", "precision") if p.get(k)]
+        if p.get("gaussaudit_version"):
+            parts.append(f"extracted by gaussaudit {p['gaussaudit_version']}")
+        lines.append("embeddings: " + " · ".join(parts))
+    return lines
+
+
 _QUESTION_LABELS = {"raw": "Gaussian? (raw rows)", "normalised": "normalised Gaussian? (normalised rows)"}
 
 

@@ -9,7 +9,14 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from gaussaudit.report.sections import Cell, Section, preparation_line, report_sections, sampling_line
+from gaussaudit.report.sections import (
+    Cell,
+    Section,
+    preparation_line,
+    provenance_lines,
+    report_sections,
+    sampling_line,
+)
 from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, settings_summary
 from gaussaudit.stats import AD_CRITICAL_5PCT
 
@@ -28,6 +35,8 @@ def render_terminal(report, console: Console | None = None) -> None:
     console.print(Text.assemble(("gaussaudit scan", "bold"), " · ", ", ".join(names)), highlight=False)
     console.print(f"  {sampling_line(report)}", highlight=False)
     _print_wrapped(console, preparation_line(report), indent="  ", style="")
+    for line in provenance_lines(report):
+        _print_wrapped(console, line, indent="  ", style="")
     console.print()
     console.print(paper_table(report))
     console.print()
@@ -39,8 +48,13 @@ def render_terminal(report, console: Console | None = None) -> None:
     console.print(f"  [dim]{report.seconds:.2f} s[/dim]")
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    # paths and names hold hyphens: break only at spaces
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)
+
+
 def _print_wrapped(console: Console, text: str, indent: str, style: str = "dim", width: int = 78) -> None:
-    lines = textwrap.wrap(text, width - len(indent)) or [""]
+    lines = _wrap(text, width - len(indent)) or [""]
     for line in lines:
         console.print(Text(indent + line, style=style), highlight=False)
 
@@ -55,7 +69,7 @@ def _cell_text(cell: Cell, bold: bool = False) -> Text:
 def render_section(section: Section, console: Console) -> None:
     """One section: bold title with its subtitle, its table, its conclusion, its notes."""
     subtitle = f" ({section.subtitle})" if section.subtitle else ""
-    first, *rest = textwrap.wrap(section.title + subtitle, 76)
+    first, *rest = _wrap(section.title + subtitle, 76)
     console.print(Text.assemble("  ", (first[:len(section.title)], "bold"), first[len(section.title):]),
                   highlight=False)
     for line in rest:
@@ -70,12 +84,12 @@ def render_section(section: Section, console: Console) -> None:
             table.add_row(*(_cell_text(c) for c in row))
         console.print(Padding(table, (0, 0, 0, 4), expand=False))
     if section.summary is not None:
-        lines = textwrap.wrap(section.summary.text, 74)
+        lines = _wrap(section.summary.text, 74)
         for line in lines:
             console.print(Text.assemble("  ", _cell_text(Cell(line, section.summary.ok), bold=True)),
                           highlight=False)
     for note in section.notes:
-        lines = textwrap.wrap(note, 74)
+        lines = _wrap(note, 74)
         for i, line in enumerate(lines):
             console.print(Text(("  - " if i == 0 else "    ") + line, style="dim"), highlight=False)
     console.print()
