@@ -118,6 +118,12 @@ def test_table_shows_each_input_by_stage(quick):
     assert "along InfoNCE training" in table
     assert re.search(r"Laplace\s+CV 0\.08", table)  # the paper's numbers beside ours
     assert "binary: supervised baseline trained" in quick["progress"]
+    # A short run whose supervised baseline passes says it does not show the contrast, naming the inputs.
+    passing = [kind for kind in INPUTS if _run(doc, kind, "supervised")["verdict"]["gaussian"]]
+    flat = " ".join(table.split())
+    assert ("does not show the paper's contrast" in flat) == bool(passing)
+    if passing:
+        assert f"the supervised baseline passes for {', '.join(passing)} in this short run" in flat
 
 
 def test_plot_is_a_png(quick):

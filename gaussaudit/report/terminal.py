@@ -243,7 +243,7 @@ def render_terminal_reproduce(result, console: Console | None = None) -> None:
     """The paper-style table of ``gaussaudit reproduce synthetic``: per input,
     one column per stage (raw input, init, trained InfoNCE, supervised), then
     AD/DP averages along training and the paper's numbers for comparison."""
-    from gaussaudit.reproduce.synthetic import PAPER_TABLE
+    from gaussaudit.reproduce.synthetic import PAPER_TABLE, SyntheticSettings
 
     console = console or Console()
     s = result.settings
@@ -281,6 +281,14 @@ def render_terminal_reproduce(result, console: Console | None = None) -> None:
     console.print(table)
     console.print()
     console.print("  [dim]Gaussian: AD Avg. < 0.752 and DP Avg. > 0.05. Norm.: share passing at 5%.[/dim]")
+    passing = [kind for kind in s.inputs if result.run(kind, "supervised").report.verdict.gaussian]
+    full = SyntheticSettings()
+    if passing and (s.n < full.n or s.epochs < full.epochs):
+        note = (f"the supervised baseline passes for {', '.join(passing)} in this short run ({s.n:,} rows, "
+                f"{s.epochs} epochs): it does not show the paper's contrast; the full run ({full.n:,} rows, "
+                f"{full.epochs} epochs, docs/reproduce.md) does. --quick checks the pipeline.")
+        for i, line in enumerate(_wrap(note, 70)):
+            console.print(("  [yellow]note:[/yellow] " if i == 0 else "        ") + line, highlight=False)
     console.print("  [dim]paper (poster table, synthetic, linear encoder; docs/reproduce.md):[/dim]")
     for name, v in PAPER_TABLE.items():
         if name in ("Laplace", "GMM", "Binary"):
