@@ -164,6 +164,8 @@ def test_html_renders_in_a_headless_browser(rendered, tmp_path):
                     probed.as_uri()], capture_output=True, timeout=CLI_TIMEOUT, check=True)
     dom = subprocess.run([*common, f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", probed.as_uri()],
                          capture_output=True, timeout=CLI_TIMEOUT, check=True).stdout.decode("utf-8", "replace")
+    for key in SECTIONS:  # every section the terminal prints, in the page the browser built
+        assert f'<section id="section-{key}">' in dom, key
     images = re.findall(r"<img [^>]*>", dom)
     assert len(images) == len(FIGURES) and all('src="data:image/png;base64,' in i for i in images)
     states = re.search(r'data-images="([^"]*)"', dom)
