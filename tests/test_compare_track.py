@@ -63,8 +63,9 @@ def test_compare_json_columns_in_order_with_labels_and_markdown(files, tmp_path)
     assert lap["verdict"]["gaussian"] is False and gauss["verdict"]["gaussian"] is True
 
     # --markdown - : stdout is the markdown and nothing else (no terminal table)
-    assert out.startswith("| Metric | sup\\|ervised | contrastive |\n|---|---:|---:|\n")
-    table = _markdown_table(out)
+    assert out.startswith("# gaussaudit compare · sup\\|ervised, contrastive\n\n"
+                          "| Metric | sup\\|ervised | contrastive |\n|---|---:|---:|\n")
+    table = _markdown_table(out.split("\n\n", 1)[1])
     assert list(table)[2:] == list(PAPER_ROWS)
     assert table["**Gaussian?**"] == ["✗", "✓"]
     # the table shows the unnormalised rows, the ones the paper's rule is judged on
