@@ -191,7 +191,7 @@ def _check_outputs(input_files: set[str], outputs: Outputs, figure_names=(), plo
         real = os.path.realpath(path)
         if real in input_files:
             raise GaussAuditError(f"{path}: is one of the inputs; choose another {option} path.")
-        if real in seen:
+        if real in seen and not (os.path.exists(real) and not os.path.isfile(real)):  # /dev/null twice is fine
             raise GaussAuditError(f"{path}: is named by both {seen[real]} and {option}; give each output its own file.")
         seen[real] = option
         check_writable(path, outputs.overwrite)
@@ -547,6 +547,7 @@ def extract(
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its finished shards (OUT.parts/)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     strict: bool = typer.Option(False, "--strict", help="Fail at the first unreadable image instead of skipping and listing it."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept a checkpoint whose backbone has weights the model has no place for (a deeper network's); by default an error."),
     run_scan: bool = typer.Option(False, "--scan", help="Run the Gaussianity audit (gaussaudit scan) on the result straight away."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
@@ -568,7 +569,7 @@ def extract(
         config = ExtractConfig(
             model=model, out=out, data=data, texts=texts, pretrained=pretrained, checkpoint=checkpoint,
             head=head, device=device, precision=precision, batch_size=batch_size, workers=workers, limit=limit,
-            shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict,
+            shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict, allow_partial=allow_partial,
         )
         config = config.validated()
         if not quiet and out is None:

@@ -337,5 +337,5 @@ def test_extract_help_lists_every_option():
     assert rc == 0, err
     for option in ("--model", "--data", "--out", "--pretrained", "--checkpoint", "--device", "--precision",
                    "--batch-size", "--workers", "--limit", "--resume", "--scan", "--texts", "--strict", "--head",
-                   "--overwrite", "--shard-size"):
+                   "--overwrite", "--shard-size", "--allow-partial"):
         assert option in out, f"extract --help does not mention {option}"

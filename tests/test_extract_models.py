@@ -406,3 +406,65 @@ def test_all_inputs_unreadable_writes_nothing_and_leaves_nothing(simclr_checkpoi
     _random_image(np.random.default_rng(0), (40, 40)).save(folder / "d.png")
     result = extract(model="simclr-resnet18", checkpoint=simclr_checkpoints["other"], data=folder, out=out, workers=0)
     assert result.rows == 1 and len(result.skipped) == 3
+
+
+class _RunsCode:
+    """Unpickling this calls os.system: what a malicious checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_checkpoints_that_would_run_code_are_refused_and_never_run(tmp_path):
+    """torch.save'd and raw-pickled files whose loading runs code: refused with a
+    message that says so and never advises weights_only=False; the code does not run."""
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "code-ran"
+    saved = tmp_path / "saved.pt"
+    torch.save({"state_dict": resnet18_state(0), "hook": _RunsCode(marker)}, saved)
+    raw = tmp_path / "raw.pt"
+    raw.write_bytes(pickle.dumps({"w": _RunsCode(marker)}, protocol=4))
+    for path in (saved, raw):
+        with pytest.raises(GaussAuditError) as info:
+            load_model("simclr-resnet18", checkpoint=path)
+        message = str(info.value)
+        assert "was not loaded" in message and "could run code" in message, message
+        assert not message.rstrip().endswith("weights_only=False") and "will likely succeed" not in message
+    assert not marker.exists()
+
+
+def test_a_fifo_is_not_a_checkpoint(tmp_path):
+    import os
+
+    fifo = tmp_path / "weights.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(GaussAuditError, match="not a regular file"):
+        load_model("simclr-resnet18", checkpoint=fifo)
+
+
+def test_a_deeper_resnet_is_not_accepted_as_resnet18(tmp_path):
+    """A ResNet-34 checkpoint holds every ResNet-18 key plus more blocks: it is
+    refused as simclr-resnet18 (it once loaded, 98 tensors silently ignored),
+    unless --allow-partial, which says what it ignored."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(0)
+    state = {f"backbone.{k}": v for k, v in torchvision.models.resnet34().state_dict().items()}
+    path = tmp_path / "resnet34.ckpt"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(GaussAuditError) as info:
+        load_model("simclr-resnet18", checkpoint=path)
+    message = str(info.value)
+    assert "have no place in simclr-resnet18" in message and "3/4/6/3 blocks" in message
+    assert "--allow-partial" in message
+    loaded = load_model("simclr-resnet18", checkpoint=path, allow_partial=True)
+    assert any(line.startswith("--allow-partial: ignored") for line in loaded.report), loaded.report

@@ -89,6 +89,9 @@ class ExtractConfig:
         Replace an existing OUT.
     strict : bool
         Fail at the first unreadable image instead of skipping it.
+    allow_partial : bool
+        Accept a checkpoint whose backbone has weights the model has no place
+        for (a deeper network's); by default an error.
     """
 
     model: str | None = None
@@ -107,6 +110,7 @@ class ExtractConfig:
     resume: bool = False
     overwrite: bool = False
     strict: bool = False
+    allow_partial: bool = False
 
     def validated(self) -> "ExtractConfig":
         if not self.model:
@@ -249,7 +253,7 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         config.workers if config.workers is not None else runner.default_workers(device))
 
     loaded = load_model(config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
-                        head=config.head, modality=config.modality)
+                        head=config.head, modality=config.modality, allow_partial=config.allow_partial)
     described = loaded.describe()
     # Everything that changes the embeddings; a resumed run must match it exactly.
     # (The checkpoint's path may change; its hash may not. Batch size, workers

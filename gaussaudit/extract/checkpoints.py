@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 
 import torch
 
@@ -56,21 +57,36 @@ def read_checkpoint(path: str | os.PathLike):
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then handles, or refuses
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for a bad file
         raise GaussAuditError(unreadable_checkpoint_message(path, exc)) from None
+
+
+def _looks_like_a_pickle(path) -> bool:
+    """torch.save's zip archive, or a pickle (protocol 2 or later): a file torch
+    refused for what it holds, not one it could not parse."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:
+        return False
+    return head == b"PK" or head[:1] == b"\x80"
 
 
 def unreadable_checkpoint_message(path, exc: Exception) -> str:
     """The message for a checkpoint torch cannot load (safely)."""
     text = str(exc)
-    unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
-    if unsafe:
+    if ("Weights only load failed" in text or "Unsupported global" in text) and _looks_like_a_pickle(path):
+        # torch's own text ends on "re-run with weights_only=False": advice that runs the file's code
+        named = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({named.group(1)})" if named else ""
         return (
-            f"{path}: holds Python objects besides tensors ({unsafe.group(1)}), and gaussaudit loads checkpoints "
-            "with torch.load(weights_only=True) so that a file cannot run code. If you trust the file, save its "
-            "state dict alone and pass that: python -c \"import torch; c = torch.load('IN', weights_only=False); "
-            "torch.save(c.get('state_dict', c), 'OUT.pt')\""
+            f"{path}: holds Python objects or code besides tensors{what}, so it was not loaded: gaussaudit loads "
+            "checkpoints with torch.load(weights_only=True), and unpickling this file could run code. If you "
+            "trust it, save its state dict alone and pass that: python -c \"import torch; c = torch.load('IN', "
+            "weights_only=False); torch.save(c.get('state_dict', c), 'OUT.pt')\""
         )
     if any(sign in text for sign in _NOT_TORCH_FILE) or isinstance(exc, EOFError):
         reason = "not a file torch.save or safetensors wrote, or a damaged one"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io.sources import natural_key
+from gaussaudit.io.sources import natural_key, walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 
@@ -22,8 +22,9 @@ def find_images(root: str | os.PathLike, limit: int | None = None) -> list[str]:
     """Image files under ``root``, recursively, as sorted relative POSIX paths.
 
     Files are chosen by suffix (case-insensitive: jpg, jpeg, png, webp, bmp, gif,
-    tif, tiff); names starting with ``.`` (hidden files and folders, macOS ``._``
-    resource forks) are left out. The order is natural (``img2`` before
+    tif, tiff); hidden files (``.``, macOS ``._`` resource forks) are left out,
+    and so are hidden and ``_``-prefixed folders (the one folder walk of
+    :func:`gaussaudit.io.sources.walk_files`). The order is natural (``img2`` before
     ``img10``) and, for names equal under it, plain string order, so the same
     folder always gives the same list. ``limit`` keeps the first N.
 
@@ -41,13 +42,11 @@ def find_images(root: str | os.PathLike, limit: int | None = None) -> list[str]:
         raise GaussAuditError(f"{root}: no such folder.")
     if not root.is_dir():
         raise GaussAuditError(f"{root}: is not a folder; --data takes a folder of images.")
-    found = []
-    for folder, dirs, files in os.walk(root, onerror=None):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel_folder = Path(folder).relative_to(root)
-        for name in files:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                found.append((rel_folder / name).as_posix())
+    # Image files may start with "_" (cameras write _DSC0001.JPG); hidden ones never count.
+    def wanted(name: str) -> bool:
+        return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+    found = [path.relative_to(root).as_posix() for path in walk_files(root, wanted)]
     found.sort(key=lambda rel: (natural_key(rel), rel))
     if not found:
         raise GaussAuditError(

@@ -81,6 +81,9 @@ def check_checkpoint_path(path: str | os.PathLike) -> Path:
         raise GaussAuditError(
             f"{path}: is a folder; --checkpoint takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors)."
         )
+    if not path.is_file():
+        raise GaussAuditError(f"{path}: is not a regular file (a FIFO, device or socket); --checkpoint takes a "
+                              "checkpoint file.")
     return path
 
 
@@ -201,6 +204,7 @@ def load_model(
     checkpoint: str | None = None,
     head: bool = False,
     modality: str = "image",
+    allow_partial: bool = False,
 ) -> LoadedModel:
     """Build ``name`` with real weights, in eval mode, on the CPU.
 
@@ -219,6 +223,11 @@ def load_model(
         SimCLR only: embed through the checkpoint's projection head.
     modality : {"image", "text"}
         Which tower to use; ``"text"`` needs a CLIP model.
+    allow_partial : bool
+        Accept a checkpoint whose backbone (tower) has weights the model has no
+        place for (a deeper network's layers): by default an error, as it means
+        the checkpoint is of another architecture. Missing weights are always an
+        error.
 
     Raises
     ------
@@ -232,7 +241,8 @@ def load_model(
     if is_simclr(name):
         from gaussaudit.extract.simclr import load_simclr
 
-        return load_simclr(name, checkpoint, head=head)
+        return load_simclr(name, checkpoint, head=head, allow_partial=allow_partial)
     from gaussaudit.extract.openclip import load_open_clip
 
-    return load_open_clip(name, pretrained=pretrained, checkpoint=checkpoint, modality=modality)
+    return load_open_clip(name, pretrained=pretrained, checkpoint=checkpoint, modality=modality,
+                          allow_partial=allow_partial)

@@ -135,7 +135,7 @@ def _tower_keys(keys, modality: str) -> list[str]:
 
 
 def load_open_clip(name: str, pretrained: str | None = None, checkpoint: str | None = None,
-                   modality: str = "image") -> LoadedModel:
+                   modality: str = "image", allow_partial: bool = False) -> LoadedModel:
     """Build an open_clip model with real weights, ready to encode ``modality``.
 
     Parameters
@@ -207,9 +207,17 @@ def load_open_clip(name: str, pretrained: str | None = None, checkpoint: str | N
                 f"checkpoint of {name}? gaussaudit never embeds with random weights."
             )
         unexpected = list(getattr(incompatible, "unexpected_keys", []) or [])
+        extra_tower = _tower_keys(unexpected, modality)
+        if extra_tower and not allow_partial:
+            raise GaussAuditError(
+                f"{checkpoint}: {len(extra_tower)} tensors of its {modality} tower have no place in {name} (e.g. "
+                f"{', '.join(extra_tower[:3])}): it is a checkpoint of another architecture. Pass --allow-partial "
+                f"to embed with the {name} subset of its weights anyway."
+            )
         report.append(f"weights: checkpoint {checkpoint}: {len(tower)} {modality}-tower tensors loaded")
         if unexpected:
-            report.append(f"ignored {len(unexpected)} tensors not in {name}: {', '.join(unexpected[:4])}")
+            partial = " (--allow-partial)" if extra_tower else ""
+            report.append(f"ignored {len(unexpected)} tensors not in {name}{partial}: {', '.join(unexpected[:4])}")
     model.eval()
 
     if modality == "image":

@@ -159,7 +159,23 @@ def _sample(keys, n: int = 4) -> str:
     return shown + (f" … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-def load_simclr(name: str, checkpoint: str, head: bool = False) -> LoadedModel:
+#: Keys of a torchvision ResNet backbone (the stem and the residual stages).
+_BACKBONE_KEY = re.compile(r"^(conv1|bn1|layer\d+)\.")
+#: Blocks per stage of the torchvision ResNets, to name the architecture a checkpoint is of.
+_RESNET_BLOCKS = {(2, 2, 2, 2): "resnet18", (3, 4, 6, 3): "resnet34 or resnet50", (3, 4, 23, 3): "resnet101",
+                  (3, 8, 36, 3): "resnet152"}
+
+
+def _blocks_per_stage(keys) -> tuple[int, ...]:
+    blocks: dict[int, set[int]] = {}
+    for key in keys:
+        m = re.match(r"^layer(\d+)\.(\d+)\.", key)
+        if m:
+            blocks.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    return tuple(len(blocks[s]) for s in sorted(blocks))
+
+
+def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: bool = False) -> LoadedModel:
     """Load a SimCLR checkpoint into torchvision's ``resnet18``/``resnet50`` backbone.
 
     Parameters
@@ -170,11 +186,15 @@ def load_simclr(name: str, checkpoint: str, head: bool = False) -> LoadedModel:
         stripped, projection-head and classifier keys ignored (and reported).
     head : bool
         Embed through the checkpoint's projection head instead of the backbone.
+    allow_partial : bool
+        Accept backbone tensors the architecture has no place for (by default an
+        error: a ResNet-34's extra blocks mean it is not a ResNet-18).
 
     Raises
     ------
     GaussAuditError
-        The backbone's weights are not all there, or do not fit the architecture.
+        The backbone's weights are not all there, do not fit the architecture,
+        or (without ``allow_partial``) the checkpoint's backbone has more.
     """
     architecture, dim = SIMCLR_MODELS[name]
     source = str(checkpoint)
@@ -216,6 +236,17 @@ def load_simclr(name: str, checkpoint: str, head: bool = False) -> LoadedModel:
             f"{source}: {len(wrong)} backbone weights do not fit torchvision {architecture}: "
             f"'{prefix}{key}' is {_shape(got)} in the checkpoint, {_shape(want)} in the model.{hint}"
         )
+    extra = [k for k in state if k.startswith(prefix) and k[len(prefix):] not in expected
+             and _BACKBONE_KEY.match(k[len(prefix):])]
+    if extra and not allow_partial:
+        blocks = _blocks_per_stage(k[len(prefix):] for k in state if k.startswith(prefix))
+        looks = _RESNET_BLOCKS.get(blocks)
+        hint = f" Its stages hold {'/'.join(map(str, blocks))} blocks" + (f", as a {looks} does." if looks else ".")
+        raise GaussAuditError(
+            f"{source}: {len(extra)} backbone tensors have no place in {name} (e.g. {_sample(extra, 3)}): the "
+            f"checkpoint is of a deeper network.{hint} Pass --allow-partial to embed with the {architecture} "
+            "subset of its weights anyway."
+        )
     model.load_state_dict(loaded, strict=False)  # strictness checked above, counters aside
     model.eval()
 
@@ -243,7 +274,10 @@ def load_simclr(name: str, checkpoint: str, head: bool = False) -> LoadedModel:
             f"layers under a prefix naming proj/head/fc/mlp whose first layer takes {dim} features). "
             f"Keys not in the backbone: {_sample(ignored) if ignored else 'none'}."
         )
-    rest = [k for k in ignored if k not in head_keys]
+    rest = [k for k in ignored if k not in head_keys and k not in extra]
+    if extra:
+        report.append(f"--allow-partial: ignored {len(extra)} backbone tensors {name} has no place for: "
+                      f"{_sample(extra)}")
     if rest:
         report.append(f"ignored {len(rest)} other tensors: {_sample(rest)}")
 

@@ -59,6 +59,13 @@ class ArrayShard(Shard):
             yield self._array[start : start + step]
 
 
+def _damage(exc: BaseException) -> str:
+    name = type(exc).__name__
+    if name == "error":  # zlib.error and the like: name the module
+        name = f"{type(exc).__module__}.error"
+    return f"{name}: {str(exc)[:120]}" if str(exc) else name
+
+
 def _read_npy_header(fh, source: str):
     fmt = np.lib.format
     try:
@@ -66,8 +73,11 @@ def _read_npy_header(fh, source: str):
         if version == (1, 0):
             return fmt.read_array_header_1_0(fh, max_header_size=1 << 20)
         return fmt.read_array_header_2_0(fh, max_header_size=1 << 20)
-    except (ValueError, EOFError, OSError) as exc:
-        raise GaussAuditError(f"{source}: is not a valid .npy array file ({exc}).") from None
+    except OSError as exc:
+        raise GaussAuditError(f"{source}: cannot be read ({exc.strerror or exc}).") from None
+    except Exception as exc:  # numpy parses the header with tokenize/ast: a damaged byte raises anything
+        raise GaussAuditError(f"{source}: is not a valid .npy array file (damaged header: "
+                              f"{type(exc).__name__}: {str(exc)[:120]}).") from None
 
 
 class NpyShard(Shard):
@@ -134,10 +144,12 @@ class NpzShard(Shard):
                 chosen = self._choose_key(names, key)
                 with zf.open(chosen + ".npy") as fh:
                     shape, _, dtype = _read_npy_header(fh, f"{self.source}[{chosen}]")
-        except (zipfile.BadZipFile, EOFError) as exc:
-            raise GaussAuditError(f"{self.source}: is not a valid .npz archive ({exc}).") from None
+        except GaussAuditError:
+            raise
         except OSError as exc:
             raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
+        except Exception as exc:  # BadZipFile, zlib.error, an unsupported zip version or compression…
+            raise GaussAuditError(f"{self.source}: is not a valid .npz archive ({_damage(exc)}).") from None
         self.key = chosen
         self.layout = f"array '{chosen}'"
         shown = f"{self.source}[{chosen}]"
@@ -168,8 +180,10 @@ class NpzShard(Shard):
         try:
             with np.load(self._path, allow_pickle=False) as npz:
                 arr = npz[self.key]
-        except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise GaussAuditError(f"{self.source}[{self.key}]: cannot be read ({exc}).") from None
+        except OSError as exc:
+            raise GaussAuditError(f"{self.source}[{self.key}]: cannot be read ({exc.strerror or exc}).") from None
+        except Exception as exc:  # damaged compressed data: zlib.error, BadZipFile (CRC), truncation…
+            raise GaussAuditError(f"{self.source}[{self.key}]: is damaged and cannot be read ({_damage(exc)}).") from None
         step = chunk_rows(self.dim)
         for start in range(0, self.n_rows, step):
             yield arr[start : start + step]

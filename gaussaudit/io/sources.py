@@ -37,8 +37,37 @@ def _is_shard_file(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES and not is_ignored_name(path.name)
 
 
+def walk_files(root: Path, wanted) -> list[Path]:
+    """Files under ``root`` for which ``wanted(name)`` holds: the one folder walk
+    of scan, compare, track and extract.
+
+    Hidden and ``_``-prefixed folders (``.ipynb_checkpoints/``, ``_temporary/``)
+    are bookkeeping, never data, and are not entered. A wanted name that is not
+    a regular file (a FIFO or device would hang the read, a broken link has no
+    data) and a subfolder that cannot be read are errors: never silently fewer
+    rows.
+    """
+    def fail(exc: OSError) -> None:
+        raise GaussAuditError(f"{exc.filename}: cannot be read ({exc.strerror or exc}); the folder would be "
+                              "read only in part.")
+
+    found = []
+    for folder, dirs, names in os.walk(root, onerror=fail, followlinks=True):
+        dirs[:] = [d for d in dirs if not is_ignored_name(d)]
+        for name in names:
+            path = Path(folder) / name
+            if not wanted(name):
+                continue
+            if not path.is_file():
+                what = ("a symbolic link that leads nowhere" if path.is_symlink() and not path.exists()
+                        else "not a regular file (a FIFO, device or socket)")
+                raise GaussAuditError(f"{path}: is {what}; move it out of {root} or fix it.")
+            found.append(path)
+    return found
+
+
 def _folder_files(folder: Path) -> list[Path]:
-    found = [p for p in folder.rglob("*") if p.is_file() and _is_shard_file(p)]
+    found = walk_files(folder, lambda name: _is_shard_file(Path(name)))
     if not found:
         raise GaussAuditError(
             f"{folder}: the folder holds no {', '.join(SUPPORTED_SUFFIXES)} files."
@@ -63,7 +92,13 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
         if path.is_dir():
             files.extend(_folder_files(path))
         elif path.exists():
+            if not path.is_file():
+                raise GaussAuditError(f"{text}: is not a regular file (a FIFO, device or socket); gaussaudit reads "
+                                      ".npy, .npz and .parquet files.")
             files.append(path)
+        elif os.path.islink(text):
+            raise GaussAuditError(f"{text}: is a symbolic link that leads nowhere (its target is missing, or the "
+                                  "links form a loop).")
         elif is_glob(text):
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
             matches = [m for m in matches if m.is_file() and _is_shard_file(m)]

@@ -32,6 +32,9 @@ def check_dtype(dtype, source: str) -> np.dtype:
 def check_shape(shape: tuple[int, ...], source: str) -> tuple[int, int]:
     """Require a 2-D (rows = embeddings, columns = features) shape with features."""
     shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise GaussAuditError(f"{source}: its header claims the impossible shape {shape} (a negative size); "
+                              "the file is damaged.")
     if len(shape) == 1:
         raise GaussAuditError(
             f"{source}: is a 1-D array of shape {shape}; expected 2-D (rows = embeddings, "

@@ -13,10 +13,16 @@ from gaussaudit.errors import GaussAuditError
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Refuse to replace an existing file unless asked, and need a parent folder."""
+    """Refuse to replace an existing file unless asked, and need a parent folder.
+
+    A device or FIFO (``/dev/null``, ``/dev/stdout``, a pipe) is written into,
+    not replaced, so it needs no ``overwrite``.
+    """
     path = Path(path)
     if path.is_dir():
         raise GaussAuditError(f"{path}: is a folder; give a file name to write.")
+    if path.exists() and not path.is_file():
+        return path
     if path.exists() and not overwrite:
         raise GaussAuditError(f"{path}: already exists; pass --overwrite to replace it.")
     parent = path.parent if str(path.parent) else Path(".")
