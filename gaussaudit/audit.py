@@ -339,6 +339,14 @@ class AuditReport:
         return report_to_dict(self, per_feature=per_feature)
 
 
+def _scale_notes(exponent: int) -> tuple[str, ...]:
+    if not exponent:
+        return ()
+    return (f"every value was multiplied by 2^{exponent} (exact) before the arithmetic: at their scale "
+            f"(|x| up to ~{2.0 ** -exponent:.0e}) squares and fourth powers overflow or underflow. Every test is "
+            "scale-free; the row norms shown are of the rescaled rows.",)
+
+
 def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     masked = np.where(tested, np.abs(values), -np.inf)
     j = int(np.argmax(masked))
@@ -453,7 +461,7 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         projections_pca=analysis.pca,
         multivariate=analysis.multivariate,
         calibration=analysis.calibration,
-        notes=analysis.notes,
+        notes=_scale_notes(streamed.scale_exponent) + analysis.notes,
         norm_histogram=every_row.norm_histogram,
         moments=every_row.moments.result(),
         qq_features=analysis.qq,

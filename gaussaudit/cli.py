@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -300,6 +301,16 @@ def _run(body) -> int:
         _fail(str(exc))
     except MemoryError:
         _fail("ran out of memory; lower --sample (the tests hold sample × dim values in memory).")
+    except RuntimeError as exc:
+        if "can't start new thread" not in str(exc):
+            raise
+        _fail("could not start a worker thread (a process or memory limit); lower --threads (1 runs without "
+              "workers) or --sample.")
+    except np.linalg.LinAlgError as exc:
+        # A last line of defence: the inputs are checked and rescaled before any linear algebra.
+        _fail(f"a linear-algebra step failed on these data ({exc}); they may be degenerate (rank far below "
+              "the dimension, or values at the edge of float64); a smaller --mv-dims or --pca-projections avoids the "
+              "largest decompositions.")
 
 
 # ----------------------------------------------------------------------------

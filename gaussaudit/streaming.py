@@ -10,6 +10,7 @@ few chunks in flight, whatever the size of the input.
 """
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +71,34 @@ class PassResult:
     stats: RowStats
     tested: np.ndarray
     tested_norms: np.ndarray
+    #: Every value was multiplied by 2**scale_exponent (exact) before any arithmetic; 0 for data of usual scale.
+    scale_exponent: int = 0
+
+
+#: Values whose largest magnitude lies outside this range are rescaled by a power
+#: of two: their fourth powers (kurtosis) would overflow or underflow float64.
+SAFE_MAGNITUDE = (1e-60, 1e60)
+
+
+def scale_exponent(chunk: np.ndarray) -> int:
+    """The power of two that brings ``chunk``'s largest finite magnitude near 1,
+    or 0 when it is within :data:`SAFE_MAGNITUDE` already.
+
+    Multiplying by a power of two is exact in floating point, and every
+    statistic gaussaudit reports is scale-free, so the results equal those of
+    the rescaled data.
+
+    Examples
+    --------
+    >>> scale_exponent(np.array([[3.0, -1e300]])), scale_exponent(np.array([[1e-300]])), scale_exponent(np.ones((2, 2)))
+    (-997, 997, 0)
+    """
+    x = np.asarray(chunk, dtype=np.float64)
+    finite = np.abs(x[np.isfinite(x)])
+    top = float(finite.max()) if finite.size else 0.0
+    if top == 0.0 or SAFE_MAGNITUDE[0] <= top <= SAFE_MAGNITUDE[1]:
+        return 0
+    return -int(np.frexp(top)[1])
 
 
 def sample_dtype(input_dtype) -> np.dtype:
@@ -111,9 +140,11 @@ def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int) -> None
     )
 
 
-def _slab_stats(rows: np.ndarray, normalize: bool, source: str, local_start: int):
+def _slab_stats(rows: np.ndarray, normalize: bool, source: str, local_start: int, exponent: int = 0):
     """RowStats of one slab of rows, its prepared rows and raw norms, and its finite mask."""
     x = np.asarray(rows, dtype=np.float64)
+    if exponent:
+        x = np.ldexp(x, exponent)
     finite = np.isfinite(x).all(axis=1)
     everything_finite = bool(finite.all())
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows: counted, then left out
@@ -192,7 +223,8 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
         # than whole chunks that spill to memory on every pass.
         state = None
         for s in range(0, len(chunk), slab):
-            stats, prepared, norms, finite = _slab_stats(chunk[s : s + slab], normalize, shard_source, local_start + s)
+            stats, prepared, norms, finite = _slab_stats(chunk[s : s + slab], normalize, shard_source, local_start + s,
+                                                         exponent)
             write_sample(start + s, prepared, norms, finite)
             state = stats if state is None else state.merge(stats)
         return state or RowStats(), len(chunk)
@@ -203,8 +235,12 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
     # A bounded window of chunks in flight keeps memory flat; results are
     # merged oldest first, so the order of merging never depends on timing.
     in_flight: deque = deque()
+    chunks = dataset.chunks()
+    first = next(chunks, None)
+    # One factor for every row, from the first chunk: data of one scale throughout.
+    exponent = 0 if first is None else scale_exponent(first[3])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for shard, local_start, start, chunk in dataset.chunks():
+        for shard, local_start, start, chunk in itertools.chain([] if first is None else [first], chunks):
             in_flight.append(pool.submit(work, shard.source, local_start, start, chunk))
             while len(in_flight) > workers:
                 total = _absorb(total, in_flight.popleft().result(), progress)
@@ -213,7 +249,7 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
 
     if not kept.all():
         tested, tested_norms = tested[:, kept], tested_norms[kept]
-    return PassResult(total, tested, tested_norms)
+    return PassResult(total, tested, tested_norms, exponent)
 
 
 def _absorb(total: RowStats, done: tuple[RowStats, int], progress: Progress) -> RowStats:

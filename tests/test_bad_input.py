@@ -250,3 +250,26 @@ def test_json_onto_an_input_is_refused(tmp_path, overwrite):
         assert_clean_failure(rc, out, err, [name] + (["input"] if overwrite else []))
     for p, content in before.items():
         assert p.read_bytes() == content, f"{p} was changed"
+
+
+def test_extreme_scales_give_the_results_of_the_rescaled_data(tmp_path):
+    """Gaussian data × 1e300 or × 1e-300 (float64): squares overflow or underflow
+    (once a false 'every feature is constant', or LinAlgError with
+    --no-normalize). They are rescaled by an exact power of two, said in a note,
+    and every statistic equals that of the data at scale 1."""
+    from gaussaudit import audit
+
+    x = np.random.default_rng(5).standard_normal((400, 8))
+    for normalize in (True, False):
+        base = audit(x, normalize=normalize, threads=1)
+        for scale in (1e300, 1e-300, 1e200):
+            r = audit(x * scale, normalize=normalize, threads=1)
+            assert r.notes and "multiplied by 2^" in r.notes[0], r.notes
+            assert r.n_tested == 8
+            for a, b in ((r.norm_cv, base.norm_cv), (r.ad_mean, base.ad_mean), (r.dp_mean_p, base.dp_mean_p),
+                         (r.test.p_value, base.test.p_value)):
+                assert a == pytest.approx(b, rel=1e-9, abs=1e-12), (normalize, scale)
+        assert not base.notes or "multiplied by" not in base.notes[0]
+    np.save(tmp_path / "huge.npy", x * 1e300)
+    rc, out, err = run_cli("scan", "huge.npy", "--no-normalize", "--calibrate", "0", cwd=tmp_path)
+    assert rc == 0 and "Traceback" not in err and "multiplied by 2^" in " ".join(out.split()), err
