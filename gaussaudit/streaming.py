@@ -91,7 +91,7 @@ def scale_exponent(chunk: np.ndarray) -> int:
     Examples
     --------
     >>> scale_exponent(np.array([[3.0, -1e300]])), scale_exponent(np.array([[1e-300]])), scale_exponent(np.ones((2, 2)))
-    (-997, 997, 0)
+    (-997, 996, 0)
     """
     x = np.asarray(chunk, dtype=np.float64)
     finite = np.abs(x[np.isfinite(x)])
