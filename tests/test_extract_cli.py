@@ -339,3 +339,64 @@ def test_extract_help_lists_every_option():
                    "--batch-size", "--workers", "--limit", "--resume", "--scan", "--texts", "--strict", "--head",
                    "--overwrite", "--shard-size", "--allow-partial"):
         assert option in out, f"extract --help does not mention {option}"
+
+
+def test_a_second_extract_onto_the_same_out_is_refused(simclr_checkpoints, image_folder, tmp_path):
+    """While one run holds OUT's lock, another onto the same OUT exits 2 naming it
+    (two runs once mixed two checkpoints' rows in one file); a lock left by a
+    dead run is taken over and said."""
+    from gaussaudit.io.extract_store import ExtractStore, lock_path
+
+    args = ["extract", "--model", "simclr-resnet18", "--checkpoint", simclr_checkpoints["encoder_projector"],
+            "--data", image_folder, "--out", "emb.parquet", "--batch-size", "8", "--workers", "0"]
+    with ExtractStore(tmp_path / "emb.parquet").lock():
+        rc, out, err = run_cli(*args, cwd=tmp_path)
+    assert rc == 2 and f"another gaussaudit extract is writing it (pid {os.getpid()} on" in " ".join(err.split()), err
+    assert not (tmp_path / "emb.parquet").exists() and not (tmp_path / "emb.parquet.parts").exists()
+    assert not lock_path(tmp_path / "emb.parquet").exists()  # released
+    # a lock file whose process is gone (no flock held): taken over
+    lock_path(tmp_path / "emb.parquet").write_text(json.dumps({"pid": 4194000, "host": "h", "started": "then"}))
+    out, _ = _ok(run_cli(*args, cwd=tmp_path))
+    assert "note: a lock left by an earlier run that ended without finishing (pid 4194000 on h since then)" in out
+    assert pq.read_table(tmp_path / "emb.parquet").num_rows == len(READABLE_IMAGES)
+    assert not lock_path(tmp_path / "emb.parquet").exists()
+
+
+def test_npy_and_sidecar_that_do_not_match_are_refused(simclr_checkpoints, image_folder, tmp_path):
+    """A kill between an --overwrite's new .npy and its sidecar left the old
+    sidecar naming the new data's checkpoint; now the sidecar carries the data's
+    fingerprint and scan refuses a pair that does not match."""
+    common = ["extract", "--model", "simclr-resnet18", "--data", image_folder, "--out", "emb.npy",
+              "--batch-size", "8", "--workers", "0"]
+    _ok(run_cli(*common, "--checkpoint", simclr_checkpoints["encoder_projector"], cwd=tmp_path))
+    old_sidecar = (tmp_path / "emb.npy.json").read_text()
+    _ok(run_cli(*common, "--checkpoint", simclr_checkpoints["other"], "--overwrite", cwd=tmp_path))
+    (tmp_path / "emb.npy.json").write_text(old_sidecar)  # the state such a kill leaves
+    rc, out, err = run_cli("scan", "emb.npy", "--calibrate", "0", cwd=tmp_path)
+    assert rc == 2 and "describes another version of emb.npy" in " ".join(err.split()), err
+
+
+def test_resume_when_every_shard_was_done_finishes(simclr_checkpoints, image_folder, tmp_path):
+    """Killed after writing OUT but before removing OUT.parts: --resume found
+    'already exists'; now it rebuilds OUT from the finished shards and cleans up."""
+    ckpt = simclr_checkpoints["encoder_projector"]
+    killer = textwrap.dedent(f"""
+        import os, signal
+        from gaussaudit.io.extract_store import ExtractStore
+        ExtractStore.remove_parts = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+        from gaussaudit.extract import extract
+        extract(model="simclr-resnet18", checkpoint={str(ckpt)!r}, data={str(image_folder)!r},
+                out="emb.npy", batch_size=4, shard_size=4, workers=0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", killer], cwd=tmp_path, capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    assert (tmp_path / "emb.npy").exists() and (tmp_path / "emb.npy.parts").is_dir()
+    first = np.load(tmp_path / "emb.npy")
+    out, _ = _ok(run_cli("extract", "--model", "simclr-resnet18", "--checkpoint", ckpt, "--data", image_folder,
+                         "--out", "emb.npy", "--batch-size", "4", "--shard-size", "4", "--workers", "0", "--resume",
+                         cwd=tmp_path))
+    assert not (tmp_path / "emb.npy.parts").exists()
+    np.testing.assert_array_equal(np.load(tmp_path / "emb.npy"), first)
+    from gaussaudit.io.extract_store import provenance_from_sidecar
+
+    assert provenance_from_sidecar(tmp_path / "emb.npy")["model"] == "simclr-resnet18"  # the pair matches

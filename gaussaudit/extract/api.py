@@ -172,6 +172,8 @@ class ExtractResult:
     encoded: int
     seconds: float
     metadata: dict = field(default_factory=dict)
+    #: Things the user should know about the run (a stale lock taken over…).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def items_per_second(self) -> float:
@@ -229,6 +231,16 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
                         head=config.head, modality=config.modality)
     key_column = "text" if config.modality == "text" else "path"
     store = ExtractStore(config.out, key_column=key_column, overwrite=config.overwrite)
+    with store.lock() as stale:
+        result = _extract_locked(config, store, key_column, progress)
+    if stale:
+        result.notes.append(f"a lock left by an earlier run that ended without finishing ({stale}) was taken over")
+    return result
+
+
+def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
+                    progress: ExtractProgress | None) -> ExtractResult:
+    """The run, while this process holds OUT's lock."""
     store.check_targets(resume=config.resume)
 
     if config.modality == "image":

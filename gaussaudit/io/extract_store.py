@@ -14,10 +14,15 @@ the shards atomically at the end, and the parts are removed only after that.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +39,24 @@ EMBEDDING_COLUMN = "embedding"
 
 _SHARD_NAME = re.compile(r"^shard_(\d{6})\.parquet$")
 _SKIPPED_KEY = b"gaussaudit.skipped"
+
+
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock a running extract holds beside its output: ``emb.parquet.lock``."""
+    out = Path(out)
+    return out.with_name(out.name + ".lock")
+
+
+def _read_holder(fd: int, empty: str | None = "pid unknown") -> str | None:
+    """'pid N on HOST since T' from a lock file's contents."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        data = json.loads(os.read(fd, 4096).decode() or "null")
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict):
+        return empty
+    return f"pid {data.get('pid')} on {data.get('host')} since {data.get('started')}"
 
 
 def sidecar_path(out: str | os.PathLike) -> Path:
@@ -116,13 +139,61 @@ class ExtractStore:
 
     # -- before the run -------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold ``OUT.lock`` for the whole run: a second extract onto the same OUT
+        would delete this one's shards and mix two models' rows in one file.
+
+        The lock is ``flock`` on the file, so the kernel releases it when its
+        process dies; the pid and host written in it name the holder. Yields
+        the holder a lock file left behind names (a run that died), or None.
+        """
+        path = lock_path(self.out)
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise GaussAuditError(f"{path}: cannot be created ({exc.strerror or exc}).") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise GaussAuditError(
+                    f"{self.out}: another gaussaudit extract is writing it ({holder}; lock {path}). Wait for it "
+                    "to finish or stop it; two runs onto one output would mix their rows."
+                ) from None
+            # The holder before us may have removed the file after we opened it:
+            # then our lock is on a file no one else sees; take the new one.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        stale = _read_holder(fd, empty=None)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        try:
+            yield stale
+        finally:
+            try:
+                os.unlink(path)
+            finally:
+                os.close(fd)
+
     def check_targets(self, resume: bool) -> None:
         """Fail before any work when the run could not finish or would lose work.
 
         OUT (and the sidecar) must be new unless ``overwrite``; a parts folder left
         by an earlier run is only continued with ``resume`` — never silently
-        discarded.
+        discarded. A resumed run whose every shard is done (killed while writing
+        OUT, or before removing the parts) assembles OUT again from them.
         """
+        if resume and self._all_shards_done():
+            self.overwrite = True  # OUT, if there, is being rebuilt from the same shards
         for target in (self.out, self.sidecar):
             if target is not None:
                 check_writable(target, self.overwrite)
@@ -167,6 +238,16 @@ class ExtractStore:
         except OSError as exc:
             raise GaussAuditError(f"{self.parts}: cannot be written ({exc.strerror or exc}).") from None
         return set()
+
+    def _all_shards_done(self) -> bool:
+        manifest_file = self.parts / MANIFEST_NAME
+        if not manifest_file.is_file():
+            return False
+        try:
+            n_shards = int(self._read_manifest(manifest_file).get("n_shards", -1))
+        except (GaussAuditError, TypeError, ValueError):
+            return False
+        return n_shards > 0 and self.finished_shards() == set(range(n_shards))
 
     def _read_manifest(self, path: Path) -> dict:
         try:
@@ -343,19 +424,25 @@ class ExtractStore:
 
     def _assemble_npy(self, n_shards: int, rows: int, dim: int, metadata: dict) -> None:
         keys: list[str] = []
-        # The sidecar goes first: OUT appearing is the sign that the run is complete.
+        # Plain writes, not a memory map: on a full disk a write fails with
+        # ENOSPC (an error we report) where a mapped page dies with SIGBUS.
         with _atomic(self.out, self.overwrite) as tmp:
-            matrix = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(rows, dim))
-            filled = 0
-            for index in range(n_shards):
-                shard = self.read_shard(index)
-                matrix[filled : filled + len(shard.keys)] = shard.embeddings
-                filled += len(shard.keys)
-                keys.extend(shard.keys)
-            matrix.flush()
-            del matrix
-            sidecar = {"schema": SIDECAR_SCHEMA, **metadata, "key": self.key_column, self.key_column + "s": keys}
-            write_json_atomic(self.sidecar, sidecar, overwrite=self.overwrite)
+            with open(tmp, "wb") as fh:
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                         "shape": (rows, dim)})
+                for index in range(n_shards):
+                    shard = self.read_shard(index)
+                    fh.write(np.ascontiguousarray(shard.embeddings, dtype=np.float32).tobytes())
+                    keys.extend(shard.keys)
+                fh.flush()
+                os.fsync(fh.fileno())
+            fingerprint = npy_fingerprint(tmp)
+        # Data first, sidecar last, the sidecar naming the data by fingerprint: a
+        # run killed between the two leaves a pair scan recognises as mismatched.
+        sidecar = {"schema": SIDECAR_SCHEMA, **metadata, "data_fingerprint": fingerprint, "key": self.key_column,
+                   self.key_column + "s": keys}
+        write_json_atomic(self.sidecar, sidecar, overwrite=True)
 
     def remove_parts(self) -> None:
         """Delete ``OUT.parts`` once OUT is written."""
@@ -392,9 +479,34 @@ def provenance_from_parquet(metadata: dict[bytes, bytes] | None) -> dict | None:
     return out
 
 
+#: Bytes read from each end of a .npy file for its fingerprint.
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def npy_fingerprint(path: str | os.PathLike) -> str:
+    """``size:sha256`` of a file's size and its first and last MiB: cheap to
+    check at every scan, and different for any other extract output (a new
+    header, new rows at both ends).
+
+    The embeddings' own hash would mean reading the whole file once more.
+    """
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        digest.update(fh.read(_FINGERPRINT_BYTES))
+        if size > _FINGERPRINT_BYTES:
+            fh.seek(max(_FINGERPRINT_BYTES, size - _FINGERPRINT_BYTES))
+            digest.update(fh.read())
+    return f"{size}:{digest.hexdigest()}"
+
+
 def provenance_from_sidecar(npy_path: str | os.PathLike) -> dict | None:
     """The extract metadata of ``OUT.npy.json`` beside a ``.npy`` file; None when
-    there is none (or it is not an extract sidecar)."""
+    there is none (or it is not an extract sidecar).
+
+    Raises GaussAuditError when the sidecar names other data (its fingerprint
+    differs): an ``--overwrite`` killed between the file and its sidecar.
+    """
     path = sidecar_path(npy_path)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -403,6 +515,13 @@ def provenance_from_sidecar(npy_path: str | os.PathLike) -> dict | None:
         return None
     if not isinstance(data, dict) or data.get("schema") != SIDECAR_SCHEMA:
         return None
+    recorded = data.get("data_fingerprint")
+    if recorded is not None and recorded != npy_fingerprint(npy_path):
+        raise GaussAuditError(
+            f"{path}: describes another version of {npy_path} (the fingerprint of the data it names does not "
+            "match): an extract --overwrite was interrupted between the two files. Run that extract again, or "
+            "delete the sidecar to scan the file without its provenance."
+        )
     return {key: data.get(key) for key in PROVENANCE_KEYS}
 
 

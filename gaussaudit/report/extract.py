@@ -68,6 +68,8 @@ def render_extract_summary(result: ExtractResult, console: Console) -> None:
             f"[bold]{result.items_per_second:,.1f} {plan.unit}/s[/bold] "
             f"({plan.device}, {plan.precision}, batch {plan.batch_size})"
         )
+    for note in result.notes:
+        console.print(f"note: {escape(note)}")
     if plan.shards_done:
         console.print(
             f"resumed: {plan.shards_done} of {plan.n_shards} shards were already done; "
