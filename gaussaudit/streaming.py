@@ -93,7 +93,8 @@ def scale_exponent(chunk: np.ndarray) -> int:
     >>> scale_exponent(np.array([[3.0, -1e300]])), scale_exponent(np.array([[1e-300]])), scale_exponent(np.ones((2, 2)))
     (-997, 996, 0)
     """
-    x = np.asarray(chunk, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN warns when widened; it is counted later
+        x = np.asarray(chunk, dtype=np.float64)
     finite = np.abs(x[np.isfinite(x)])
     top = float(finite.max()) if finite.size else 0.0
     if top == 0.0 or SAFE_MAGNITUDE[0] <= top <= SAFE_MAGNITUDE[1]:
@@ -142,9 +143,10 @@ def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int) -> None
 
 def _slab_stats(rows: np.ndarray, normalize: bool, source: str, local_start: int, exponent: int = 0):
     """RowStats of one slab of rows, its prepared rows and raw norms, and its finite mask."""
-    x = np.asarray(rows, dtype=np.float64)
-    if exponent:
-        x = np.ldexp(x, exponent)
+    with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs, and overflow to inf: counted below
+        x = np.asarray(rows, dtype=np.float64)
+        if exponent:
+            x = np.ldexp(x, exponent)
     finite = np.isfinite(x).all(axis=1)
     everything_finite = bool(finite.all())
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows: counted, then left out
@@ -239,14 +241,20 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
     first = next(chunks, None)
     # One factor for every row, from the first chunk: data of one scale throughout.
     exponent = 0 if first is None else scale_exponent(first[3])
+    seen: dict[int, int] = {}  # rows read per shard, to hold against what its header promised
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for shard, local_start, start, chunk in itertools.chain([] if first is None else [first], chunks):
+            seen[id(shard)] = seen.get(id(shard), 0) + len(chunk)
             in_flight.append(pool.submit(work, shard.source, local_start, start, chunk))
             while len(in_flight) > workers:
                 total = _absorb(total, in_flight.popleft().result(), progress)
         while in_flight:
             total = _absorb(total, in_flight.popleft().result(), progress)
 
+    for shard in dataset.shards:
+        if seen.get(id(shard), 0) != shard.n_rows:
+            raise GaussAuditError(f"{shard.source}: its header promises {shard.n_rows:,} rows but "
+                                  f"{seen.get(id(shard), 0):,} could be read; the file is damaged.")
     if not kept.all():
         tested, tested_norms = tested[:, kept], tested_norms[kept]
     return PassResult(total, tested, tested_norms, exponent)

@@ -5,7 +5,6 @@ which weights were loaded for the output's metadata."""
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

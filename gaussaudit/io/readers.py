@@ -244,8 +244,8 @@ class ParquetShard(Shard):
         try:
             self._file = _open_parquet(path)
             schema = self._file.schema_arrow
-        except (pa.ArrowException, OSError) as exc:
-            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({exc}).") from None
+        except Exception as exc:  # ArrowException, OSError, a damaged footer's UnicodeDecodeError…
+            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({_damage(exc)}).") from None
         self.n_rows = int(self._file.metadata.num_rows)
         self.provenance = provenance_from_parquet(schema.metadata)
         fields = {f.name: f.type for f in schema}
@@ -340,7 +340,6 @@ class ParquetShard(Shard):
         raise GaussAuditError(f"{self.source}: every row of column '{self._list_column}' is null.")
 
     def _batches(self, batch_size: int):
-        import pyarrow as pa
 
         # A reader of its own per pass, closed at the end: nothing a pass read
         # stays referenced by the shard (a dataset holds every shard at once).
@@ -348,8 +347,10 @@ class ParquetShard(Shard):
             with _open_parquet(self._path) as reader:
                 for batch in reader.iter_batches(batch_size=batch_size, columns=self._columns):
                     yield batch.column(0) if self._list_column is not None else batch
-        except (pa.ArrowException, OSError) as exc:
-            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({exc}).") from None
+        except GaussAuditError:
+            raise
+        except Exception as exc:  # damaged pages decode into any error
+            raise GaussAuditError(f"{self.source}: is not a readable parquet file ({_damage(exc)}).") from None
 
     def chunks(self) -> Iterator[np.ndarray]:
         start = 0

@@ -360,6 +360,15 @@ def dagostino_pearson(x, axis: int = 0, *, threads: int | None = None) -> DAgost
     )
 
 
+def _factor(scale, dtype: np.dtype) -> np.ndarray:
+    """``scale`` in the rows' dtype, or in float64 where that dtype cannot hold
+    it (a norm beyond float32's range): the product is then taken in float64."""
+    wide = np.asarray(scale, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        narrow = wide.astype(dtype)
+    return narrow if np.array_equal(np.isfinite(narrow), np.isfinite(wide)) else wide
+
+
 def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: str = "cpu",
                       scale: np.ndarray | None = None) -> FeatureNormality:
     """Anderson-Darling and D'Agostino-Pearson on every feature, sorting once.
@@ -388,7 +397,7 @@ def feature_normality(x, axis: int = 0, *, threads: int | None = None, device: s
     rows = as_feature_rows(x, axis)
     n = rows.shape[1]
     _check_n(n, DP_MIN_SAMPLES, "The normality tests")
-    factor = None if scale is None else np.asarray(scale, dtype=rows.dtype)
+    factor = None if scale is None else _factor(scale, rows.dtype)
     if device != "cpu":
         from gaussaudit.stats.gpu import feature_normality_torch
 
