@@ -392,9 +392,11 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     dataset = open_dataset(source, key=config.key, column=config.column, columns=config.columns,
                            exclude=config.exclude)
     n_total, dim = dataset.n_rows, dataset.dim
+    # The buffer is checked before the index is drawn: an index of 9e8 rows alone is 7 GB.
+    n_chosen = n_total if config.sample == 0 else min(config.sample, n_total)
+    check_buffer_fits(n_chosen, dim, sample_dtype(dataset.dtype), config.sample,
+                      dataset.paths[0] if len(dataset.paths) == 1 else f"the {len(dataset.paths)} input files")
     chosen = sample_indices(n_total, config.sample, config.seed)
-    n_chosen = n_total if chosen is None else len(chosen)
-    check_buffer_fits(n_chosen, dim, sample_dtype(dataset.dtype), config.sample)
     streamed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads, progress=progress)
     every_row = streamed.stats
     check_nonfinite(every_row.nonfinite_rows, every_row.first_nonfinite, config.drop_nonfinite)

@@ -126,7 +126,7 @@ def _available_memory() -> int | None:
     return None
 
 
-def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int) -> None:
+def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int, source: str = "the input") -> None:
     """Fail before reading when the sample buffer cannot fit in memory."""
     needed = rows * dim * np.dtype(dtype).itemsize
     available = _available_memory()
@@ -135,7 +135,7 @@ def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int) -> None
     gib = 1024**3
     asked = "--sample 0 keeps every row" if sample == 0 else f"--sample {sample} keeps {rows:,} rows"
     raise GaussAuditError(
-        f"{asked}: {rows:,} × {dim} values as {np.dtype(dtype).name} need {needed / gib:.1f} GiB, "
+        f"{source}: {asked}: {rows:,} × {dim} values as {np.dtype(dtype).name} need {needed / gib:.1f} GiB, "
         f"more than this machine can spare ({available / gib:.1f} GiB available). Use a smaller --sample; "
         "the norm CV and the every-row moments still cover every row."
     )

@@ -270,6 +270,22 @@ def test_sample_too_big_for_memory_fails_before_reading(tmp_path, monkeypatch):
         audit(str(tmp_path / "x.npy"), sample=0)
 
 
+def test_memory_guard_comes_before_the_sample_index(tmp_path, monkeypatch):
+    """The index of a huge --sample is itself gigabytes: the guard runs first,
+    and names the file."""
+    audit_module = sys.modules["gaussaudit.audit"]  # the module: gaussaudit.audit is also the function
+
+    np.save(tmp_path / "x.npy", np.zeros((100, 8), dtype=np.float32))
+    monkeypatch.setattr(streaming, "_available_memory", lambda: 1000)
+
+    def no_index(*args):
+        raise AssertionError("the sample index was drawn before the memory check")
+
+    monkeypatch.setattr(audit_module, "sample_indices", no_index)
+    with pytest.raises(GaussAuditError, match=r"x\.npy: --sample 50 keeps 50 rows: 50 × 8 values"):
+        audit(str(tmp_path / "x.npy"), sample=50)
+
+
 def test_memory_guard_cli_message(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((50, 4)))
     code = ("import sys, gaussaudit.streaming as s; s._available_memory = lambda: 64; "

@@ -56,7 +56,8 @@ def check_row_count(n_rows: int, source: str, after: str = "") -> None:
         raise GaussAuditError(f"{source}: has 0 rows{after}; there is nothing to audit.")
     if n_rows < MIN_ROWS:
         raise GaussAuditError(
-            f"{source}: has {n_rows} rows{after}; the normality tests need at least {MIN_ROWS}."
+            f"{source}: has {n_rows} row{'s' if n_rows != 1 else ''}{after}; the normality tests need at least "
+            f"{MIN_ROWS}."
         )
 
 
@@ -96,8 +97,8 @@ def check_nonfinite(count: int, first: tuple[str, int] | None, drop: bool) -> No
     """
     if count and not drop:
         src, row = first
-        plural = "s" if count != 1 else ""
+        rows = f"{count:,} rows hold" if count != 1 else "1 row holds"
         raise GaussAuditError(
-            f"{src}: {count} row{plural} hold NaN, inf or missing values "
+            f"{src}: {rows} NaN, inf or missing values "
             f"(first: row {row}, counting from 0). Pass --drop-nonfinite to leave them out."
         )
