@@ -400,3 +400,25 @@ def test_resume_when_every_shard_was_done_finishes(simclr_checkpoints, image_fol
     from gaussaudit.io.extract_store import provenance_from_sidecar
 
     assert provenance_from_sidecar(tmp_path / "emb.npy")["model"] == "simclr-resnet18"  # the pair matches
+
+
+def test_16_bit_grayscale_png_is_embedded_as_its_8_bit_reference(simclr_checkpoints, tmp_path):
+    """A 16-bit grayscale PNG was clipped to near-white by convert('RGB'); it is
+    now brought to 8 bits by its range and embeds exactly as the reference
+    conversion (v / 257, rounded) saved as an 8-bit PNG."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    wide = (rng.random((96, 80)) ** 2 * 65535).astype(np.uint16)
+    for name in ("wide", "reference"):
+        (tmp_path / name).mkdir()
+    Image.fromarray(wide).save(tmp_path / "wide" / "x.png")
+    assert Image.open(tmp_path / "wide" / "x.png").mode.startswith("I")
+    Image.fromarray(np.rint(wide / 257).astype(np.uint8)).save(tmp_path / "reference" / "x.png")
+    embeddings = []
+    for name in ("wide", "reference"):
+        result = extract(model="simclr-resnet18", checkpoint=str(simclr_checkpoints["encoder_projector"]),
+                         data=str(tmp_path / name), out=str(tmp_path / f"{name}.npy"), workers=0, device="cpu")
+        assert result.rows == 1
+        embeddings.append(np.load(tmp_path / f"{name}.npy"))
+    np.testing.assert_array_equal(embeddings[0], embeddings[1])

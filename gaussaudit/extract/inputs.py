@@ -111,10 +111,39 @@ class ImageFolderDataset:
                 warnings.simplefilter("ignore")
                 with Image.open(path) as image:
                     image.load()  # decode the whole file now: a truncated one fails here
-                    rgb = image.convert("RGB")
+                    rgb = to_rgb(image)
         except Exception as exc:  # any decoder failure means "unreadable", never a crash
             return position, None, _describe_image_error(exc)
         return position, self.transform(rgb), None
+
+
+#: Pillow modes of more than 8 bits a channel (16-bit PNG and TIFF grayscale,
+#: 32-bit integer): Image.convert("RGB") clips them to 255, a near-white image.
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb(image):
+    """An 8-bit RGB copy of a Pillow image. Grayscale of 16 bits is brought to
+    8 by its range (v / 257, so 65535 → 255), as image tools display it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> wide = Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16))
+    >>> np.asarray(to_rgb(wide))[0, :, 0].tolist()
+    [0, 128, 255]
+    """
+    from PIL import Image
+
+    if image.mode in _WIDE_MODES:
+        import numpy as np
+
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) <= 65535 else float(values.max())
+        eight = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight).convert("RGB")  # 2-D uint8: mode L
+    return image.convert("RGB")
 
 
 class TextDataset:
