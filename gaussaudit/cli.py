@@ -640,8 +640,17 @@ def optional_check_value(argv: list[str]) -> list[str]:
     return out
 
 
+def _terminated(signum, frame) -> None:
+    # SIGTERM (a job scheduler, `kill`) unwinds like Ctrl-C: temporaries are
+    # removed and finished extract shards kept, instead of dying mid-write.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app(args=optional_check_value(sys.argv[1:]))
     except KeyboardInterrupt:

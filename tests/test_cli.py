@@ -211,3 +211,24 @@ def test_installed_console_script(files):
     assert "Gaussian?" in out and "✗" in _table_row(out, "Gaussian?")
     rc, out, err = run_cli("scan", "missing.npy", exe=[exe], cwd=files)
     assert rc == 2 and out == "" and "missing.npy" in err and "Traceback" not in err
+
+
+def test_sigterm_while_writing_leaves_no_temporary(tmp_path):
+    """SIGTERM arriving while a report is being written (here: just before the
+    temporary is renamed into place) removes the temporary, writes nothing, and
+    exits like Ctrl-C (130), as SIGINT always did."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", gaussian_embeddings(300, 8))
+    code = ("import os, signal, time, sys\n"
+            "import gaussaudit.io.writers as w\n"
+            "def replace(src, dst):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+            "w.os.replace = replace\n"
+            "from gaussaudit.cli import main\n"
+            "sys.argv = ['gaussaudit', 'scan', 'x.npy', '--calibrate', '0', '-q', '--markdown', 'r.md']\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # no r.md, no .r.md.*.tmp
