@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import hashlib
 import json
 import os
@@ -192,6 +193,12 @@ class ExtractStore:
         discarded. A resumed run whose every shard is done (killed while writing
         OUT, or before removing the parts) assembles OUT again from them.
         """
+        # A run killed while writing OUT or its sidecar left a hidden temporary
+        # beside it; under this run's lock no other extract can be writing one.
+        for target in (self.out, self.sidecar):
+            if target is not None:
+                for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+                    leftover.unlink(missing_ok=True)
         if resume and self._all_shards_done():
             self.overwrite = True  # OUT, if there, is being rebuilt from the same shards
         for target in (self.out, self.sidecar):
