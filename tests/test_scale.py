@@ -338,8 +338,8 @@ def test_cli_progress_bar_on_a_terminal_and_silent_with_quiet(tmp_path):
     assert "40,000/40,000 rows" in shown.stderr and "per-feature tests" in shown.stderr
     assert json.loads((tmp_path / "out.json").read_text())["input"]["n_total"] == 40_000
 
-    quiet = _scan(["scan", "x.npy", "--quiet"], tmp_path, tty)
-    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+    quiet = _scan(["scan", "x.npy", "--quiet", "--json", "quiet.json"], tmp_path, tty)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""  # no bar, no table
     piped = _scan(["scan", "x.npy", "--json", "-"], tmp_path)  # stderr not a terminal: no bar in logs
     assert piped.returncode == 0 and piped.stderr == ""
     assert json.loads(piped.stdout)["input"]["n_total"] == 40_000
