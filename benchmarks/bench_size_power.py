@@ -303,18 +303,39 @@ def fingerprint() -> str:
     return h.hexdigest()[:12]
 
 
+def row_space_fingerprint() -> str:
+    """:func:`fingerprint` of the fewer-rows-than-dimensions path (row-space
+    covariance basis, the null's isotropic part drawn apart, the EM in the rows'
+    span): cells with n < d are keyed by both."""
+    h = hashlib.sha1()
+    x = gaussian("aniso", 40, 100, np.random.default_rng(7))
+    for rows in (x, unit_rows(x)):
+        rep = audit(rows, seed=7, mv_sample=40, pca_projections=1, **{k: v for k, v in FAST.items()
+                                                                    if k not in ("mv_sample", "pca_projections")})
+        values = [t.p_value for _, t in sorted(rep.tests.items())] + [rep.uniformity.rayleigh_p, rep.uniformity.bingham_p]
+        h.update(repr([round(float(v), 10) for v in values]).encode())
+    return h.hexdigest()[:12]
+
+
+def cell_fingerprint(cell_id: str, base: str, row_space: str) -> str:
+    """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`)."""
+    d, n = (int(part[1:]) for part in cell_id.split(":")[2:4])
+    return base if n >= d else f"{base}+{row_space}"
+
+
 class Cache:
     """Replicate outcomes, one JSON line each ({"cell", "rep", "fp", "out"}),
     appended as they are computed, so a long grid can be stopped and resumed, run
     in pieces (``--cells``) and across machines, and rendered from what is there."""
 
-    def __init__(self, path: Path | None, fp: str):
-        self.path, self.fp, self.done = path, fp, {}
+    def __init__(self, path: Path | None, fp: str, row_space_fp: str = ""):
+        self.path, self.done = path, {}
+        self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp)
         if path is not None and path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     rec = json.loads(line)
-                    if rec["fp"] == fp:
+                    if rec["fp"] == self.fp_of(rec["cell"]):
                         self.done[(rec["cell"], rec["rep"])] = rec["out"]
 
     def get(self, cell: Cell, r: int):
@@ -325,7 +346,7 @@ class Cache:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"cell": cell.id, "rep": r, "fp": self.fp, "out": out},
+                f.write(json.dumps({"cell": cell.id, "rep": r, "fp": self.fp_of(cell.id), "out": out},
                                    separators=(",", ":")) + "\n")
 
 
@@ -519,9 +540,10 @@ def main(argv=None) -> int:
 
     # the library was imported above: this is the code the simulation runs
     state = source_state()
-    fp = fingerprint()
-    cache = Cache(None if args.no_cache else Path(args.cache), fp)
-    print(f"statistics fingerprint {fp}; {len(cache.done)} replicates cached under it", file=sys.stderr)
+    fp, row_space_fp = fingerprint(), row_space_fingerprint()
+    cache = Cache(None if args.no_cache else Path(args.cache), fp, row_space_fp)
+    print(f"statistics fingerprint {fp} (n < d cells: {fp}+{row_space_fp}); {len(cache.done)} replicates cached "
+          "under them", file=sys.stderr)
     started = time.perf_counter()
     deadline = started + 60 * args.stop_after if args.stop_after else None
     target = {c: {"power": power_reps, "joint": joint_reps}.get(c.section, reps) for c in cells}
@@ -550,7 +572,7 @@ def main(argv=None) -> int:
     short = [f"{c.id} ({_replicates(results[c])}/{target[c]})"
              for c in cells if c in results and _replicates(results[c]) < target[c]]
     missing = [c.id for c in cells if c not in results]
-    text = render(results, args, time.perf_counter() - started, state, fp)
+    text = render(results, args, time.perf_counter() - started, state, f"{fp} (n < d cells: +{row_space_fp})")
     if short or missing:
         text += ("\n**Incomplete grid.** " + (f"Cells with fewer replicates than the {reps} (power {power_reps}) "
                  "asked: " + ", ".join(short) + ". " if short else "")

@@ -76,8 +76,7 @@ def _read_npy_header(fh, source: str):
     except OSError as exc:
         raise GaussAuditError(f"{source}: cannot be read ({exc.strerror or exc}).") from None
     except Exception as exc:  # numpy parses the header with tokenize/ast: a damaged byte raises anything
-        raise GaussAuditError(f"{source}: is not a valid .npy array file (damaged header: "
-                              f"{type(exc).__name__}: {str(exc)[:120]}).") from None
+        raise GaussAuditError(f"{source}: is not a valid .npy array file (damaged header: {_damage(exc)}).") from None
 
 
 class NpyShard(Shard):

@@ -18,11 +18,14 @@ class CovarianceBasis:
     Attributes
     ----------
     mean : ndarray, shape (d,)
-    eigenvalues : ndarray, shape (d,)
+    eigenvalues : ndarray, shape (d,), or (rank,) when n < d
         Of the covariance (ddof 1), in decreasing order; negative round-off
         clipped to 0.
-    eigenvectors : ndarray, shape (d, d)
-        Column j is the j-th principal direction.
+    eigenvectors : ndarray, shape (d, d), or (d, rank) when n < d
+        Column j is the j-th principal direction. With fewer samples than
+        features only the directions of nonzero variance are kept (the rest of
+        the spectrum is zero): a d × d basis would cost O(d³) time and d² memory
+        for nothing the audit uses.
     rank : int
         Eigenvalues above ``rtol`` times the largest: the effective rank.
     n : int
@@ -65,6 +68,8 @@ def covariance_basis(x_fm: np.ndarray, rtol: float | None = None, *, scale: np.n
         scale = np.asarray(scale, dtype=np.float64)
         mean = sum(x_fm[:, s : s + _COLUMNS_PER_BLOCK] @ scale[s : s + _COLUMNS_PER_BLOCK]
                    for s in range(0, n, _COLUMNS_PER_BLOCK)) / n
+    if n < d:
+        return _row_space_basis(x_fm, mean, scale, rtol)
     cov = np.zeros((d, d))
     # Column blocks: float64 products whatever the input dtype, without a
     # centred copy of the whole sample (and 3x faster than one big product).
@@ -81,6 +86,29 @@ def covariance_basis(x_fm: np.ndarray, rtol: float | None = None, *, scale: np.n
     vectors = vectors[:, order]
     rtol = max(n, d) * np.finfo(np.float64).eps if rtol is None else rtol
     rank = int(np.count_nonzero(values > rtol * values[0])) if values[0] > 0 else 0
+    return CovarianceBasis(mean=mean, eigenvalues=values, eigenvectors=vectors, rank=rank, n=n)
+
+
+def _row_space_basis(x_fm: np.ndarray, mean: np.ndarray, scale: np.ndarray | None,
+                     rtol: float | None) -> CovarianceBasis:
+    """The covariance eigenbasis from the n × n Gram matrix of the centred
+    samples (n < d): the same nonzero spectrum, its eigenvectors mapped back
+    to feature space, in O(n²d) instead of O(d³)."""
+    d, n = x_fm.shape
+    centred = np.asarray(x_fm, dtype=np.float64)
+    if scale is not None:
+        centred = centred * scale
+    centred = centred - mean[:, None]
+    gram = centred.T @ centred / max(n - 1, 1)
+    values, small = np.linalg.eigh(gram)
+    order = np.argsort(values)[::-1]
+    values, small = np.clip(values[order], 0.0, None), small[:, order]
+    rtol = max(n, d) * np.finfo(np.float64).eps if rtol is None else rtol
+    rank = int(np.count_nonzero(values > rtol * values[0])) if values[0] > 0 else 0
+    values = values[:rank]
+    # u = X v / ‖X v‖: unit eigenvectors of X Xᵀ/(n − 1) with eigenvalue λ
+    vectors = centred @ small[:, :rank]
+    vectors /= np.sqrt(values * max(n - 1, 1))
     return CovarianceBasis(mean=mean, eigenvalues=values, eigenvectors=vectors, rank=rank, n=n)
 
 

@@ -292,6 +292,11 @@ class GaussianNull:
     mean: np.ndarray
     factor: np.ndarray
     n: int
+    #: Fitted to fewer rows than dimensions (a row-space basis): the shrinkage's
+    #: isotropic part, this standard deviation on every ``live`` feature, is drawn
+    #: apart, as the factor spans only the rows' directions.
+    iso: float = 0.0
+    live: np.ndarray | None = None
 
     @classmethod
     def fit(cls, basis, n: int) -> "GaussianNull":
@@ -320,6 +325,13 @@ class GaussianNull:
         target = (t2 - t1 * t1 / m) / (1 + 1 / m - 2 / m**2) if m > 2 else t2
         target = min(max(target, iso), t2)
         rho = 1.0 - np.sqrt((target - iso) / (t2 - iso)) if t2 > iso * (1 + 1e-12) else 1.0
+        if vectors.shape[1] < vectors.shape[0]:
+            # (1 − ρ)S + ρλ̄I with S known on its nonzero span only: the first term
+            # through the factor, the second drawn on every live feature.
+            factor = vectors * np.sqrt((1 - rho) * lam)
+            factor[~live] = 0.0
+            return cls(mean=basis.mean.astype(np.float32), factor=np.ascontiguousarray(factor, dtype=np.float32),
+                       n=n, iso=float(np.sqrt(rho * t1 / d_live)), live=live)
         shrunk = (1 - rho) * lam + rho * t1 / d_live
         factor = vectors * np.sqrt(shrunk)
         factor[~live] = 0.0
@@ -335,6 +347,8 @@ class GaussianNull:
         """One surrogate sample x = F z + μ and the normals z it was made from."""
         z = rng.standard_normal((self.factor.shape[1], self.n), dtype=np.float32)
         x = self.factor @ z
+        if self.iso:
+            x += self.iso * self.live[:, None] * rng.standard_normal(x.shape, dtype=np.float32)
         x += self.mean[:, None]
         return x, z
 
@@ -350,6 +364,8 @@ class GaussianNull:
         about √2/n, far below the CV's own sampling noise (about 1/√n).
         ‖μ̂‖², tr Ŝ and μ̂ᵀŜμ̂ are exact.
         """
+        if self.iso:  # z is not all of x; with fewer rows than dimensions the direct form is cheap
+            return sample_shell_cv(x, moments)
         n = x.shape[1]
         mean_sq, trace, spread = _mean_terms(x, moments)
         sums = z.sum(axis=1, dtype=np.float64)
@@ -588,7 +604,25 @@ def fit_projected_normal(u: np.ndarray, *, iterations: int = 100, tol: float = 1
 
     u = np.asarray(u, dtype=np.float64)
     d, n = u.shape
+    if start is None and n < d:
+        # Fewer rows than dimensions: μ and Σ stay in the span of the rows at every
+        # step, so the EM runs in an orthonormal basis Q of that span (n × n
+        # instead of d × d) and its result is mapped back; the density's r^(d−1)
+        # keeps the ambient d.
+        q, _ = np.linalg.qr(u)
+        inner = _fit_projected_normal_in(q.T @ u, d, covariance_basis(q.T @ u), iterations, tol)
+        return CovarianceBasis(mean=q @ inner.mean, eigenvalues=inner.eigenvalues,
+                               eigenvectors=q @ inner.eigenvectors, rank=inner.rank, n=n)
     start = covariance_basis(u) if start is None else start
+    return _fit_projected_normal_in(u, d, start, iterations, tol)
+
+
+def _fit_projected_normal_in(u: np.ndarray, ambient: int, start, iterations: int, tol: float):
+    """:func:`fit_projected_normal`'s EM on coordinates ``u`` (k × n) of rows of
+    an ``ambient``-dimensional space, from the basis ``start``."""
+    from gaussaudit.prep.whiten import CovarianceBasis
+
+    n, d = u.shape[1], ambient
     mu = np.asarray(start.mean, dtype=np.float64).copy()
     cov = (start.eigenvectors * start.eigenvalues) @ start.eigenvectors.T
     grid = np.linspace(-10.0, 10.0, 81)
