@@ -273,3 +273,21 @@ def test_extreme_scales_give_the_results_of_the_rescaled_data(tmp_path):
     np.save(tmp_path / "huge.npy", x * 1e300)
     rc, out, err = run_cli("scan", "huge.npy", "--no-normalize", "--calibrate", "0", cwd=tmp_path)
     assert rc == 0 and "Traceback" not in err and "multiplied by 2^" in " ".join(out.split()), err
+
+
+def test_plots_that_cannot_be_written_leave_no_empty_folder(tmp_path, monkeypatch):
+    """A write that fails (a full disk) removes the figures folder it created."""
+    import gaussaudit.io.writers as writers
+    from gaussaudit.errors import GaussAuditError
+
+    def full_disk(path, data, overwrite=False):
+        raise GaussAuditError(f"{path}: cannot be written (No space left on device).")
+
+    monkeypatch.setattr(writers, "write_bytes_atomic", full_disk)
+    with pytest.raises(GaussAuditError, match="No space left"):
+        writers.write_files_atomic(tmp_path / "figs", {"a.png": b"x", "b.png": b"y"})
+    assert not (tmp_path / "figs").exists()
+    (tmp_path / "kept").mkdir()  # a folder that was there stays
+    with pytest.raises(GaussAuditError):
+        writers.write_files_atomic(tmp_path / "kept", {"a.png": b"x"})
+    assert (tmp_path / "kept").is_dir()

@@ -89,6 +89,12 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     for raw in paths:
         text = os.fspath(raw)
         path = Path(text)
+        try:
+            os.stat(path)
+        except PermissionError:
+            raise GaussAuditError(f"{text}: cannot be reached (permission denied on a folder on its way).") from None
+        except OSError:
+            pass  # missing, a broken link or a glob: told apart below
         if path.is_dir():
             files.extend(_folder_files(path))
         elif path.exists():

@@ -102,12 +102,18 @@ def check_folder_targets(folder: str | os.PathLike, file_names, overwrite: bool 
 def write_files_atomic(folder: str | os.PathLike, files: dict[str, bytes], overwrite: bool = False) -> list[Path]:
     """Write ``{name: bytes}`` into ``folder`` (created if missing), each atomically."""
     targets = check_folder_targets(folder, list(files), overwrite)
+    created = not Path(folder).exists()
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise GaussAuditError(f"{folder}: cannot be created ({exc.strerror or exc}).") from None
-    for target, data in zip(targets, files.values()):
-        write_bytes_atomic(target, data, overwrite=overwrite)
+    try:
+        for target, data in zip(targets, files.values()):
+            write_bytes_atomic(target, data, overwrite=overwrite)
+    except BaseException:
+        if created and not any(Path(folder).iterdir()):  # a full disk: leave no empty folder behind
+            Path(folder).rmdir()
+        raise
     return targets
 
 
