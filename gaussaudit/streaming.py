@@ -223,6 +223,13 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
         # Slabs of rows small enough to stay in cache: each value is touched a
         # dozen times (widen, check, norm, scale, four moments, copy), 3x faster
         # than whole chunks that spill to memory on every pass.
+        if chunk.dtype.kind in "iu" and chunk.dtype.itemsize == 8 and chunk.size:
+            top = max(abs(int(chunk.min())), abs(int(chunk.max())))
+            if top > 2**53:
+                raise GaussAuditError(
+                    f"{shard_source}: holds integers up to {top:.3e}, beyond 2^53, where float64 (every statistic's "
+                    "arithmetic) no longer holds each integer: nearby values would merge. Such values are ids or "
+                    "hashes rather than embedding coordinates; to test them anyway, save them as float64 first.")
         state = None
         for s in range(0, len(chunk), slab):
             stats, prepared, norms, finite = _slab_stats(chunk[s : s + slab], normalize, shard_source, local_start + s,

@@ -63,6 +63,7 @@ CASES = [
     ("unknown_option", ["good.npy", "--bogus"], ["--bogus"], True),
     ("json_missing_folder", ["good.npy", "--json", "nodir/report.json"], ["nodir", "does not exist"], False),
     ("json_is_a_folder", ["good.npy", "--json", "emptydir"], ["emptydir", "folder"], False),
+    ("npy_int64_beyond_2_53", ["int63.npy"], ["int63.npy", "beyond 2^53", "float64"], False),
     ("npy_uint8_packed_bits", ["packed.npy"], ["packed.npy", "8-bit", "bit-packed", "float32"], False),
     ("parquet_only_integer_columns", ["ints.parquet"], ["ints.parquet", "no floating-point column", "--columns a,b"], False),
     ("parquet_columns_missing", ["wide.parquet", "--columns", "f0,nope"], ["wide.parquet", "'nope'"], False),
@@ -130,6 +131,7 @@ def _make_files(root):
     (root / "junkdir" / "README.txt").write_text("nothing here\n")
     (root / "junkdir" / "_SUCCESS").write_bytes(b"")
     (root / "junkdir" / ".part-0.npy.crc").write_bytes(b"crc")
+    np.save(root / "int63.npy", rng.integers(-1000, 1000, (100, 8)) + np.int64(2**62))  # false 'constant' once
     np.save(root / "packed.npy", np.packbits(rng.random((100, 64)) > 0.5, axis=1))  # 'ubinary': 8 dims a byte
     pq.write_table(pa.table({"a": np.arange(100), "b": rng.integers(0, 5, 100)}), root / "ints.parquet")
     pq.write_table(pa.table({**{f"f{j}": x[:, j] for j in range(4)}, "label": np.arange(100) % 3,
