@@ -301,6 +301,10 @@ def _run(body) -> int:
         _fail(str(exc))
     except MemoryError:
         _fail("ran out of memory; lower --sample (the tests hold sample × dim values in memory).")
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: outputs come at the end, each atomically
+        Console(stderr=True, highlight=False).print("interrupted: no output is half-written")
+        raise typer.Exit(130)
     except RuntimeError as exc:
         if "can't start new thread" not in str(exc):
             raise

@@ -232,3 +232,25 @@ def test_sigterm_while_writing_leaves_no_temporary(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # no r.md, no .r.md.*.tmp
+
+
+def test_ctrl_c_during_the_tests_exits_130_and_writes_nothing(tmp_path):
+    """SIGINT in the middle of the per-feature tests (the long stage) ends the
+    run at once with 130; no report, no temporary."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", gaussian_embeddings(400, 16))
+    code = ("import os, signal, sys\n"
+            "import gaussaudit.analysis as a\n"
+            "real = a.feature_normality\n"
+            "def interrupted(*args, **kwargs):\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return real(*args, **kwargs)\n"
+            "a.feature_normality = interrupted\n"
+            "from gaussaudit.cli import main\n"
+            "sys.argv = ['gaussaudit', 'scan', 'x.npy', '--json', 'r.json', '--html', 'r.html']\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
