@@ -195,6 +195,7 @@ def _error_cases(paths) -> list[tuple[str, list, list[str]]]:
         ("bad_precision", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--precision", "fp8"], ["--precision must be"]),
         ("bad_suffix", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--out", "emb.csv"], ["emb.csv", ".parquet or .npy"]),
         ("out_exists", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--out", paths["existing"]], ["already exists", "--overwrite"]),
+        ("out_folder_missing", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--out", "nodir/emb.parquet"], ["nodir", "does not exist"]),
         ("strict", ["-m", "simclr-resnet18", "--checkpoint", ckpt, *images, "--strict", "--workers", "0"], ["corrupt.png", "--strict"]),
         ("texts_with_simclr", ["-m", "simclr-resnet18", "--checkpoint", ckpt, "--texts", paths["captions"]], ["needs a CLIP model"]),
         ("data_and_texts", ["-m", "ViT-B-32", "--checkpoint", ckpt, *images, "--texts", paths["captions"]], ["--data", "--texts", "not both"]),

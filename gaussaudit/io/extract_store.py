@@ -150,6 +150,8 @@ class ExtractStore:
         the holder a lock file left behind names (a run that died), or None.
         """
         path = lock_path(self.out)
+        if not path.parent.is_dir():
+            raise GaussAuditError(f"{self.out}: the folder {path.parent} does not exist.")
         while True:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
