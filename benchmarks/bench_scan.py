@@ -84,7 +84,8 @@ def main() -> None:
         a2_ours = np.array(ours["features"]["ad_statistic"], dtype=float)
         p_ours = np.array(ours["features"]["dp_pvalue"], dtype=float)
         a2_ref, p_ref = np.array(ref["a2"]), np.array(ref["p"])
-        rel = lambda a, b: float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+        def rel(a, b):
+            return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
 
         print(f"audit of {args.n:,} x {args.d} float32, --sample 0, whole processes")
         print(f"  gaussaudit scan, per-feature metrics only   {t_ours:8.2f} s  (best of 3)")
@@ -96,8 +97,10 @@ def main() -> None:
         print(f"  DP p vs scipy.stats.normaltest {rel(p_ours, p_ref):.2e}")
         m = ours["metrics"]
         print(f"  norm CV  {m['norm_cv']:.10f} vs {ref['norm_cv']:.10f}")
-        print(f"  AD mean  {m['ad']['mean']:.10f} vs {ref['ad_mean']:.10f}; pass {m['ad']['pass_fraction']:.4f} vs {ref['ad_pass']:.4f}")
-        print(f"  DP mean p {m['dp']['mean_p']:.10f} vs {ref['dp_mean_p']:.10f}; pass {m['dp']['pass_fraction']:.4f} vs {ref['dp_pass']:.4f}")
+        print(f"  AD mean  {m['ad']['mean']:.10f} vs {ref['ad_mean']:.10f}; "
+              f"pass {m['ad']['pass_fraction']:.4f} vs {ref['ad_pass']:.4f}")
+        print(f"  DP mean p {m['dp']['mean_p']:.10f} vs {ref['dp_mean_p']:.10f}; "
+              f"pass {m['dp']['pass_fraction']:.4f} vs {ref['dp_pass']:.4f}")
 
 
 if __name__ == "__main__":

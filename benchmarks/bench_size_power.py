@@ -416,8 +416,8 @@ def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str)
             "(H0: rows are x/‖x‖ of such a Gaussian) in the same audit, on the same Gaussian rows; *pre-normalised*: "
             "the normalised test on the same rows L2-normalised before the audit (the input is already on the "
             "sphere, so the raw rows are gone: the surrogates' Gaussian is fitted to the directions themselves, "
-            "the projected normal by EM, a different null fit whose rate need not equal the *normalised* one). Columns: rejections/replicates, rate, 95 % "
-            "interval, 0.05 inside.", "",
+            "the projected normal by EM, a different null fit whose rate need not equal the *normalised* one). "
+            "Columns: rejections/replicates, rate, 95 % interval, 0.05 inside.", "",
             table(["cov", "d", "n", "raw k/R", "raw rate", "raw 95% CI", "in", "norm k/R", "norm rate", "norm 95% CI",
                    "in", "pre-norm k/R", "pre-norm rate", "pre-norm 95% CI", "in"], rows),
         ]

@@ -108,7 +108,8 @@ def main() -> None:
         print(f"scan: {' '.join(cmd[3:])}")
         print(f"  wall {wall:.1f} s, {args.rows / wall:,.0f} rows/s, peak RSS {peak / 2**30:.2f} GiB")
         print(f"  input.n_total {report['input']['n_total']:,} (expected {args.rows:,}), n_used {report['input']['n_used']:,}")
-        print(f"  norm CV {cv:.15f} vs every-row float64 {cv_exact:.15f}: relative difference {abs(cv - cv_exact) / cv_exact:.1e}")
+        print(f"  norm CV {cv:.15f} vs every-row float64 {cv_exact:.15f}: "
+              f"relative difference {abs(cv - cv_exact) / cv_exact:.1e}")
         every = report["metrics"].get("moments_every_row", {})
         print(f"  every-row moments over {every.get('rows', 0):,} rows; median |excess kurtosis| "
               f"{every.get('excess_kurtosis', {}).get('median_abs')}")

@@ -109,7 +109,8 @@ def main() -> None:
         plan = result.plan
         forward = model_only(model, device, precision, args.batch_size, repeats=max(2, min(8, n // args.batch_size)))
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {os.cpu_count()} cores"
-        print(f"ViT-B-32 · {name} · {plan.precision} · batch {plan.batch_size} · {plan.workers} worker{'s' if plan.workers != 1 else ''} · "
+        workers = f"{plan.workers} worker{'s' if plan.workers != 1 else ''}"
+        print(f"ViT-B-32 · {name} · {plan.precision} · batch {plan.batch_size} · {workers} · "
               f"{n:,} synthetic {size[0]}×{size[1]} JPEGs (made in {made:.0f} s)")
         print(f"end to end (decode + preprocess + model + write): {result.items_per_second:8.1f} images/s")
         print(f"model only (preprocessed tensors on the device):  {forward:8.1f} images/s")

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
+from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.headline import (
     INNER_DRAWS,

@@ -13,22 +13,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import open_dataset
 from gaussaudit.io.validation import check_int_option, check_nonfinite, check_row_count, configured
 from gaussaudit.prep import sample_indices
-from gaussaudit.progress import Progress, SilentProgress
-from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
-from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
 from gaussaudit.prep.whiten import WHITEN_METHODS
+from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
 from gaussaudit.stats.headline import HeadlineTest, check_replicates, exact_level
-from gaussaudit.stats.running import MomentsSummary
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
-from gaussaudit.stats.sphere import UniformityResult
 from gaussaudit.stats.qq import QQFeature  # noqa: F401  (part of the report API)
+from gaussaudit.stats.running import MomentsSummary
+from gaussaudit.stats.sphere import UniformityResult
+from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
 DP_ALPHA = 0.05

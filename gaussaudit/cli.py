@@ -20,6 +20,7 @@ from rich.markup import escape
 from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
 from gaussaudit.errors import GaussAuditError
+
 EXIT_OK, EXIT_NOT_GAUSSIAN, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(
@@ -381,7 +382,8 @@ def compare(
     """
 
     def body():
-        from gaussaudit.compare import check_labels, compare as compare_inputs
+        from gaussaudit.compare import check_labels
+        from gaussaudit.compare import compare as compare_inputs
         from gaussaudit.report.figures import figure_file_names
 
         names = check_labels(paths, labels)
@@ -427,7 +429,8 @@ def track(
     """
 
     def body():
-        from gaussaudit.compare import find_steps, track as track_steps
+        from gaussaudit.compare import find_steps
+        from gaussaudit.compare import track as track_steps
 
         # Step files, and files inside step folders, unvalidated: a broken step
         # is skipped later, not an error here.

@@ -101,7 +101,7 @@ from extract_fixtures import (  # noqa: E402,F401
     captions_file,
     image_folder,
     many_images,
-    simclr_checkpoints,
     resnet_states,
+    simclr_checkpoints,
     vit_checkpoint,
 )

@@ -121,12 +121,14 @@ def projection_head_state(prefix: str, seed: int, batchnorm: bool = False) -> di
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    state = {f"{prefix}0.weight": torch.randn(512, 512, generator=g) * 0.05, f"{prefix}0.bias": torch.randn(512, generator=g) * 0.05}
+    state = {f"{prefix}0.weight": torch.randn(512, 512, generator=g) * 0.05,
+             f"{prefix}0.bias": torch.randn(512, generator=g) * 0.05}
     last = 2
     if batchnorm:
         state.update({
             f"{prefix}1.weight": torch.rand(512, generator=g) + 0.5, f"{prefix}1.bias": torch.randn(512, generator=g) * 0.1,
-            f"{prefix}1.running_mean": torch.randn(512, generator=g) * 0.1, f"{prefix}1.running_var": torch.rand(512, generator=g) + 0.5,
+            f"{prefix}1.running_mean": torch.randn(512, generator=g) * 0.1,
+            f"{prefix}1.running_var": torch.rand(512, generator=g) + 0.5,
             f"{prefix}1.num_batches_tracked": torch.tensor(7),
         })
         last = 3

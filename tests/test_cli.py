@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import gaussaudit
+
 from conftest import gaussian_embeddings, laplace_embeddings, run_cli, run_cli_many
 
 TABLE_ROWS = ("CV", "AD Avg.", "AD Norm. Feat.", "DP Avg.", "DP Norm. Feat.", "Gaussian?")

@@ -7,10 +7,11 @@ import struct
 
 import numpy as np
 import pytest
+from test_cli import SCAN_OPTIONS, STABLE_KEYS, _check_type, _get
+
+from gaussaudit.io.writers import write_parquet
 
 from conftest import gaussian_embeddings, laplace_embeddings, run_cli_many, save_npy
-from gaussaudit.io.writers import write_parquet
-from test_cli import SCAN_OPTIONS, STABLE_KEYS, _check_type, _get
 
 PAPER_ROWS = ("CV", "AD Avg. (< 0.752)", "AD Norm. Feat.", "DP Avg. (> 0.05)", "DP Norm. Feat.", "**Gaussian?**", "Headline test")
 

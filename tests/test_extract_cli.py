@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from conftest import run_cli, run_cli_many
-from extract_fixtures import ALL_IMAGES, CAPTIONS, READABLE_IMAGES, UNREADABLE_IMAGES, run_cli_env
 from gaussaudit.extract import extract
 from gaussaudit.extract.checkpoints import sha256_file
+
+from conftest import run_cli, run_cli_many
+from extract_fixtures import ALL_IMAGES, CAPTIONS, READABLE_IMAGES, UNREADABLE_IMAGES, run_cli_env
 
 HAS_CUDA = torch.cuda.is_available()
 

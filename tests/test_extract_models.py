@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from extract_fixtures import ALL_IMAGES, CAPTIONS, READABLE_IMAGES, UNREADABLE_IMAGES, resnet18_state
 from gaussaudit import GaussAuditError
 from gaussaudit.extract import ExtractProgress, extract, find_images, load_model
 from gaussaudit.extract.checkpoints import sha256_file
 from gaussaudit.io.extract_store import ExtractStore
+
+from extract_fixtures import ALL_IMAGES, CAPTIONS, READABLE_IMAGES, UNREADABLE_IMAGES, resnet18_state
 
 
 def read_parquet(path):
@@ -355,7 +356,8 @@ def test_out_of_memory_suggests_a_smaller_batch(image_folder, tmp_path):
                        modality="image", pretrained=None, checkpoint=None, checkpoint_sha256=None, preprocessing={})
     from torchvision import transforms
 
-    dataset = ImageFolderDataset(image_folder, READABLE_IMAGES, transforms.Compose([transforms.Resize((8, 8)), transforms.ToTensor()]))
+    tiny = transforms.Compose([transforms.Resize((8, 8)), transforms.ToTensor()])
+    dataset = ImageFolderDataset(image_folder, READABLE_IMAGES, tiny)
     store = ExtractStore(tmp_path / "x.parquet")
     store.parts.mkdir()
     with pytest.raises(GaussAuditError, match=r"ran out of memory at --batch-size 8; try --batch-size 4.*--resume"):

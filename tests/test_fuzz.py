@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import run_cli_many
 from gaussaudit import audit
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import write_npy, write_parquet
+
+from conftest import run_cli_many
 
 #: Mutants audited in-process (each a few milliseconds), and through the CLI.
 MUTANTS, CLI_MUTANTS = 1500, 12

@@ -123,8 +123,8 @@ def test_compare_html_has_both_inputs(rendered):
     assert page.count('<img src="data:image/png;base64,') == 2 * len(FIGURES)
     assert '<td class="fail">✗</td><td class="pass">✓</td>' in page
     # side by side: each section and each figure is one grid row holding both inputs, in order
-    rows = re.findall(r'<div class="side" style="--inputs: 2">(.*?)</div></div>(?=</section>|<div class="side"|</main>|\s*</main>)',
-                      page, re.S)
+    row_end = r'(?=</section>|<div class="side"|</main>|\s*</main>)'
+    rows = re.findall(r'<div class="side" style="--inputs: 2">(.*?)</div></div>' + row_end, page, re.S)
     assert len(rows) >= len(SECTIONS) + len(FIGURES), len(rows)
     for row in rows:
         assert 0 <= row.index("<h3>supervised</h3>") < row.index("<h3>contrastive</h3>"), row[:300]

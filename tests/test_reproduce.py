@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from test_cli import STABLE_KEYS, _check_type, _get
+
+from gaussaudit.report.table import format_number
 
 from conftest import CLI_TIMEOUT, run_cli_many
-from gaussaudit.report.table import format_number
-from test_cli import STABLE_KEYS, _check_type, _get
 
 pytest.importorskip("torch")
 

@@ -115,7 +115,8 @@ def test_empty_states_and_constant_features():
 
 
 def test_row_stats_merge_keeps_the_first_nonfinite_row():
-    first, later = RowStats(nonfinite_rows=2, first_nonfinite=("a.npy", 5)), RowStats(nonfinite_rows=1, first_nonfinite=("b.npy", 0))
+    first = RowStats(nonfinite_rows=2, first_nonfinite=("a.npy", 5))
+    later = RowStats(nonfinite_rows=1, first_nonfinite=("b.npy", 0))
     merged = RowStats().merge(first).merge(later)
     assert merged.nonfinite_rows == 3 and merged.first_nonfinite == ("a.npy", 5)
 

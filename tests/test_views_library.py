@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import gaussian_embeddings, laplace_embeddings, save_npy
 from gaussaudit import GaussAuditError, audit
-from gaussaudit.stats.qq import QQ_POINTS
 from gaussaudit.compare import check_labels, compare, default_labels, find_steps, step_of, track
 from gaussaudit.report.markdown import render_markdown
 from gaussaudit.report.terminal import histogram_rows
 from gaussaudit.stats import AD_CRITICAL_5PCT, StreamingHistogram, ad_null_statistics
+from gaussaudit.stats.qq import QQ_POINTS
 
+from conftest import gaussian_embeddings, laplace_embeddings, save_npy
 
 # ----------------------------------------------------------------------------
 # streaming histogram

@@ -20,6 +20,7 @@ import torch
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.api import PRECISIONS
 from gaussaudit.extract.inputs import Batch
+
 AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -40,7 +41,8 @@ def resolve_device(requested: str) -> torch.device:
         device = torch.device(requested)
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise GaussAuditError(f"--device {requested}: there {'is' if count == 1 else 'are'} {count} CUDA device(s), numbered from 0.")
+            raise GaussAuditError(f"--device {requested}: there {'is' if count == 1 else 'are'} {count} CUDA "
+                                  "device(s), numbered from 0.")
         return device
     raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{requested}'.")
 

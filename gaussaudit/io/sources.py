@@ -195,7 +195,8 @@ def open_dataset(source, *, key: str | None = None, column: str | None = None,
     Every shard's header is read and checked before any data: a wrong dtype,
     shape or dimension mismatch fails fast, naming the file.
     """
-    if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, os.PathLike))):
+    in_memory = isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, os.PathLike))
+    if isinstance(source, np.ndarray) or in_memory:
         shards: list[Shard] = [ArrayShard(source)]
     else:
         files = resolve_paths(source)

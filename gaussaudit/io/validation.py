@@ -24,7 +24,8 @@ def check_dtype(dtype, source: str) -> np.dtype:
         )
     if dtype.kind in "fiub":
         return dtype
-    kinds = {"c": "complex numbers", "O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "durations", "V": "records"}
+    kinds = {"c": "complex numbers", "O": "Python objects", "U": "text", "S": "bytes", "M": "dates", "m": "durations",
+             "V": "records"}
     what = kinds.get(dtype.kind, f"dtype {dtype}")
     raise GaussAuditError(f"{source}: holds {what} (dtype {dtype}); expected real numbers (float16/32/64).")
 

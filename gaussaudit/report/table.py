@@ -134,7 +134,10 @@ def settings_summary(reports) -> str:
     are about."""
     first = reports[0]
     n_used = sorted({r.n_used for r in reports})
-    n_text = f"n = {n_used[0]:,} rows tested" if len(n_used) == 1 else "n = " + " / ".join(f"{r.n_used:,}" for r in reports) + " rows tested"
+    if len(n_used) == 1:
+        n_text = f"n = {n_used[0]:,} rows tested"
+    else:
+        n_text = "n = " + " / ".join(f"{r.n_used:,}" for r in reports) + " rows tested"
     norm = {r.config.normalize for r in reports}
     norm_text = ("table of unnormalised rows, the rest L2-normalised" if norm == {True}
                  else "rows not normalised" if norm == {False} else "normalisation differs")

@@ -4,6 +4,13 @@
 seeded) and audits the inputs, the embeddings along training and a supervised
 baseline. torch (the ``extract`` extra) is imported only when it runs.
 """
-from gaussaudit.reproduce.synthetic import INPUTS, STAGES, SyntheticResult, SyntheticRun, SyntheticSettings, run_synthetic
+from gaussaudit.reproduce.synthetic import (
+    INPUTS,
+    STAGES,
+    SyntheticResult,
+    SyntheticRun,
+    SyntheticSettings,
+    run_synthetic,
+)
 
 __all__ = ["INPUTS", "STAGES", "SyntheticResult", "SyntheticRun", "SyntheticSettings", "run_synthetic"]

@@ -3,6 +3,7 @@
 One-pass statistics are partial states that merge (``update``, ``merge``,
 ``result``), so chunks, shards and threads combine the same way.
 """
+from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.normality import (
     AD_CRITICAL_5PCT,
     AndersonDarlingResult,
@@ -12,7 +13,6 @@ from gaussaudit.stats.normality import (
     dagostino_pearson,
     feature_normality,
 )
-from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.null import NULL_MAX_N, ad_null_statistics
 from gaussaudit.stats.running import RunningMoments
 

@@ -18,6 +18,8 @@ import warnings
 import numpy as np
 
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
+from gaussaudit.stats.normality import _SQRT1_2 as _SQRT1_2_NP
 from gaussaudit.stats.normality import (
     DP_MIN_SAMPLES,
     FeatureNormality,
@@ -25,8 +27,6 @@ from gaussaudit.stats.normality import (
     feature_normality_from_kernel,
     is_constant,
 )
-from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
-from gaussaudit.stats.normality import _SQRT1_2 as _SQRT1_2_NP
 
 # The numpy kernel's constants as Python floats, so they never meet a tensor as numpy scalars.
 _FAR_TAIL = float(_FAR_TAIL_NP)

@@ -355,7 +355,8 @@ def dagostino_pearson(x, axis: int = 0, *, threads: int | None = None) -> DAgost
     res = _dp_result(out["m2"], out["m3"], out["m4"], out["constant"], n)
     shape = _feature_shape(x, axis)
     return DAgostinoPearsonResult(
-        *(np.reshape(getattr(res, f), shape) for f in ("statistic", "pvalue", "z_skewness", "z_kurtosis", "skewness", "excess_kurtosis")),
+        *(np.reshape(getattr(res, f), shape)
+          for f in ("statistic", "pvalue", "z_skewness", "z_kurtosis", "skewness", "excess_kurtosis")),
         n=n,
     )
 
