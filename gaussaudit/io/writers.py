@@ -19,15 +19,25 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
     not replaced, so it needs no ``overwrite``.
     """
     path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        os.stat(path)
+    except PermissionError:
+        raise GaussAuditError(f"{path}: cannot be written (permission denied on the folder {parent} or one "
+                              "above it).") from None
+    except OSError:
+        pass  # not there yet: checked below
     if path.is_dir():
         raise GaussAuditError(f"{path}: is a folder; give a file name to write.")
     if path.exists() and not path.is_file():
         return path
     if path.exists() and not overwrite:
         raise GaussAuditError(f"{path}: already exists; pass --overwrite to replace it.")
-    parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise GaussAuditError(f"{path}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        # said now, not after a long audit
+        raise GaussAuditError(f"{path}: cannot be written (no permission to write in the folder {parent}).")
     return path
 
 
