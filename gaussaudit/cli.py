@@ -294,14 +294,17 @@ def _progress(outputs: Outputs):
         yield bar
 
 
-def _run(body) -> int:
-    """Run a command body, mapping errors to exit status 2 with a message."""
+def _run(body, inputs: list[str] | None = None) -> int:
+    """Run a command body, mapping errors to exit status 2 with a message
+    (naming ``inputs``, the paths as typed, where the error itself cannot)."""
+    where = "" if not inputs else ", ".join(inputs[:3]) + (" …" if len(inputs) > 3 else "") + ": "
     try:
         return body()
     except GaussAuditError as exc:
         _fail(str(exc))
     except MemoryError:
-        _fail("ran out of memory; lower --sample (the tests hold sample × dim values in memory).")
+        _fail(f"{where}ran out of memory; lower --sample (the tests hold sample × dim values in memory) or "
+              "--mv-sample.")
     except KeyboardInterrupt:
         # Ctrl-C or SIGTERM: outputs come at the end, each atomically
         Console(stderr=True, highlight=False).print("interrupted: no output is half-written")
@@ -309,11 +312,11 @@ def _run(body) -> int:
     except RuntimeError as exc:
         if "can't start new thread" not in str(exc):
             raise
-        _fail("could not start a worker thread (a process or memory limit); lower --threads (1 runs without "
-              "workers) or --sample.")
+        _fail(f"{where}could not start a worker thread (a process or memory limit); lower --threads (1 runs "
+              "without workers) or --sample.")
     except np.linalg.LinAlgError as exc:
         # A last line of defence: the inputs are checked and rescaled before any linear algebra.
-        _fail(f"a linear-algebra step failed on these data ({exc}); they may be degenerate (rank far below "
+        _fail(f"{where}a linear-algebra step failed on these data ({exc}); they may be degenerate (rank far below "
               "the dimension, or values at the edge of float64); a smaller --mv-dims or --pca-projections avoids the "
               "largest decompositions.")
 
@@ -358,7 +361,7 @@ def scan(
             render_terminal(report, Console(highlight=False))
         return _passes(report, outputs.check)
 
-    gaussian = _run(body)
+    gaussian = _run(body, paths)
     if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 
@@ -403,7 +406,7 @@ def compare(
             render_terminal_compare(result, Console(highlight=False))
         return all(_passes(r, outputs.check) for r in result.reports)
 
-    gaussian = _run(body)
+    gaussian = _run(body, paths)
     if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 
@@ -457,7 +460,7 @@ def track(
             render_terminal_track(result, Console(highlight=False))
         return _passes(result.points[-1].report, outputs.check)
 
-    gaussian = _run(body)
+    gaussian = _run(body, paths)
     if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 

@@ -255,3 +255,21 @@ def test_ctrl_c_during_the_tests_exits_130_and_writes_nothing(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 130 and "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
+
+
+def test_out_of_memory_names_the_input_and_what_to_lower(tmp_path):
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", gaussian_embeddings(300, 8))
+    code = ("import sys\n"
+            "import gaussaudit.analysis as a\n"
+            "def no_memory(*args, **kwargs):\n"
+            "    raise MemoryError\n"
+            "a.feature_normality = no_memory\n"
+            "from gaussaudit.cli import main\n"
+            "sys.argv = ['gaussaudit', 'scan', 'x.npy']\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: x.npy: ran out of memory; lower --sample"), proc.stderr
