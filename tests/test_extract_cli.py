@@ -424,3 +424,50 @@ def test_16_bit_grayscale_png_is_embedded_as_its_8_bit_reference(simclr_checkpoi
         assert result.rows == 1
         embeddings.append(np.load(tmp_path / f"{name}.npy"))
     np.testing.assert_array_equal(embeddings[0], embeddings[1])
+
+
+def test_a_full_disk_while_assembling_npy_is_an_error_and_resume_finishes(simclr_checkpoints, image_folder, tmp_path,
+                                                                          monkeypatch):
+    """ENOSPC while writing OUT.npy (a memory-mapped write died with SIGBUS
+    there): a clean error, no OUT and no temporary left, the finished shards
+    kept, and --resume completes the output once there is space."""
+    import errno
+
+    import gaussaudit.io.extract_store as store_module
+    from gaussaudit.errors import GaussAuditError
+
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, fh):
+            self.fh, self.written = fh, 0
+
+        def write(self, data):
+            self.written += len(data)
+            if self.written > 4096:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    def opener(path, mode="r", *args, **kwargs):
+        fh = real_open(path, mode, *args, **kwargs)
+        return FullDisk(fh) if "w" in mode and str(path).endswith(".tmp") and ".npy." in str(path) else fh
+
+    common = dict(model="simclr-resnet18", checkpoint=str(simclr_checkpoints["encoder_projector"]),
+                  data=str(image_folder), out=str(tmp_path / "emb.npy"), batch_size=4, shard_size=4, workers=0)
+    monkeypatch.setattr(store_module, "open", opener, raising=False)
+    with pytest.raises(GaussAuditError, match="No space left on device"):
+        extract(**common)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.npy.parts"]  # no OUT, no temporary, no lock
+    monkeypatch.setattr(store_module, "open", real_open, raising=False)
+    result = extract(**common, resume=True)
+    assert result.rows == len(READABLE_IMAGES) and result.encoded == 0  # nothing recomputed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb.npy", "emb.npy.json"]
