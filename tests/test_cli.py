@@ -257,19 +257,25 @@ def test_ctrl_c_during_the_tests_exits_130_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
 
 
-def test_out_of_memory_names_the_input_and_what_to_lower(tmp_path):
+@pytest.mark.parametrize("failure,message", [
+    ("MemoryError", "error: x.npy: ran out of memory; lower --sample"),
+    ("RuntimeError(\"can't start new thread\")", "error: x.npy: could not start a worker thread"),
+])
+def test_resource_limits_name_the_input_and_what_to_lower(tmp_path, failure, message):
+    """What a tight memory or process limit raises mid-audit: exit 2 naming the
+    file and the option to lower (a worker thread that cannot start was a traceback)."""
     import subprocess
     import sys
 
     np.save(tmp_path / "x.npy", gaussian_embeddings(300, 8))
     code = ("import sys\n"
             "import gaussaudit.analysis as a\n"
-            "def no_memory(*args, **kwargs):\n"
-            "    raise MemoryError\n"
-            "a.feature_normality = no_memory\n"
+            "def fails(*args, **kwargs):\n"
+            f"    raise {failure}\n"
+            "a.feature_normality = fails\n"
             "from gaussaudit.cli import main\n"
             "sys.argv = ['gaussaudit', 'scan', 'x.npy']\n"
             "main()\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert proc.stderr.startswith("error: x.npy: ran out of memory; lower --sample"), proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
