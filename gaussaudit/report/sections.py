@@ -153,7 +153,9 @@ def effect_sizes_section(report) -> Section:
         if bands is None:
             null, excess = "", ""
         else:
+            # observed, null and excess all of the headline test's rows (at most --test-sample)
             b = bands[band_name]
+            observed = b.observed
             null, excess = format_number(b.null_mean), format_signed(b.observed - b.null_mean)
         return (Cell(label), Cell(format_number(observed)), Cell(null), Cell(excess),
                 Cell(f"{format_signed(worst.value)} (#{worst.feature})"))
@@ -171,7 +173,7 @@ def effect_sizes_section(report) -> Section:
         notes.append(f"every row ({m.count:,}): median |skewness| "
                      f"{format_number(float(np.median(np.abs(m.skewness[ok]))))}, median |excess kurtosis| "
                      f"{format_number(float(np.median(np.abs(m.excess_kurtosis[ok]))))}")
-    null = "" if cal is None else f"; null: Gaussian surrogates, n = {cal.n:,}"
+    null = "" if cal is None else f", {cal.n:,} of them; null: Gaussian surrogates"
     return Section("effect_sizes", "Effect sizes", f"{rows_name(report)} rows{null}",
                    ("", "Observed", "Null", "Excess", "Worst (#feature)"), rows, notes=tuple(notes))
 
