@@ -528,7 +528,7 @@ def reproduce_synthetic(
 
             write_bytes_atomic(plot, reproduce_png(result), overwrite=overwrite)
         if show:
-            from gaussaudit.report.terminal import render_terminal_reproduce
+            from gaussaudit.reproduce.report import render_terminal_reproduce
 
             render_terminal_reproduce(result, Console(highlight=False))
 

@@ -25,26 +25,10 @@ AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def resolve_device(requested: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cuda``/``cuda:N`` must exist."""
-    requested = requested.strip().lower()
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cpu":
-        return torch.device("cpu")
-    if requested == "cuda" or requested.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
-            raise GaussAuditError(
-                f"--device {requested}: CUDA is not available here (torch {torch.__version__}, {built}; "
-                "no usable GPU or driver found). Use --device cpu, or --device auto to take a GPU when there is one."
-            )
-        device = torch.device(requested)
-        count = torch.cuda.device_count()
-        if device.index is not None and device.index >= count:
-            raise GaussAuditError(f"--device {requested}: there {'is' if count == 1 else 'are'} {count} CUDA "
-                                  "device(s), numbered from 0.")
-        return device
-    raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{requested}'.")
+    """:func:`gaussaudit.stats.gpu.resolve_device` as a ``torch.device``."""
+    from gaussaudit.stats.gpu import resolve_device as resolve
+
+    return torch.device(resolve(requested))
 
 
 def resolve_precision(requested: str, device: torch.device) -> str:

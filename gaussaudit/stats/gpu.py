@@ -52,7 +52,9 @@ def _import_torch(requested: str):
 
 
 def resolve_device(name: str) -> str:
-    """Check a ``--device`` name and return the torch device to use.
+    """Check a ``--device`` name and return the torch device to use: the one
+    resolver of the scan's tests and of ``extract`` (which wraps it in a
+    ``torch.device``).
 
     Parameters
     ----------
@@ -88,9 +90,11 @@ def resolve_device(name: str) -> str:
     if requested == "cuda" or (requested.startswith("cuda:") and requested[5:].isdigit()):
         torch = _import_torch(requested)
         if not torch.cuda.is_available():
+            built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
             raise GaussAuditError(
-                f"--device {requested}: no CUDA GPU is visible to torch (torch.cuda.is_available() is False); "
-                "use --device cpu."
+                f"--device {requested}: CUDA is not available here (torch {torch.__version__}, {built}; "
+                "torch.cuda.is_available() is False: no usable GPU or driver). Use --device cpu, or --device auto "
+                "to take a GPU when there is one."
             )
         if requested != "cuda":
             index = int(requested[5:])
