@@ -279,3 +279,19 @@ def test_resource_limits_name_the_input_and_what_to_lower(tmp_path, failure, mes
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith(message), proc.stderr
+
+
+def test_cli_defaults_are_the_library_defaults():
+    """scan's options take their defaults from AuditConfig: a scan typed with no
+    options and audit() with none run the same audit."""
+    import dataclasses
+
+    from gaussaudit.audit import AuditConfig
+    from gaussaudit.cli import _SCAN_OPTIONS
+
+    library = AuditConfig()
+    config_options = [(name, option) for name, _, option, to in _SCAN_OPTIONS if to == "config"]
+    assert {name for name, _ in config_options} == {f.name for f in dataclasses.fields(AuditConfig)} - {"rule"}
+    for name, option in config_options:
+        expected = None if name == "exclude" else getattr(library, name)  # the CLI takes "A,B"; () means none
+        assert option.default == expected, (name, option.default, expected)
