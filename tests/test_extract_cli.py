@@ -108,8 +108,9 @@ def test_extract_simclr_then_scan_and_overwrite(simclr_checkpoints, many_images,
     assert f"weights sha256 {sha[:16]}…" in flat
 
     # Existing OUT: refused without --overwrite (file untouched), replaced with it.
-    (rc, out2, err2), (rc3, out3, err3) = run_cli_many([args, [*args, "--overwrite", "--head", "--limit", "5"]],
-                                                       cwd=tmp_path)
+    # one after the other: two runs at once onto one OUT are refused by its lock (tested below)
+    rc, out2, err2 = run_cli(*args, cwd=tmp_path)
+    rc3, out3, err3 = run_cli(*args, "--overwrite", "--head", "--limit", "5", cwd=tmp_path)
     assert rc == 2 and "emb.npy: already exists; pass --overwrite" in err2
     assert rc3 == 0, err3
     replaced = np.load(tmp_path / "emb.npy")

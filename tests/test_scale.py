@@ -434,7 +434,7 @@ def test_device_errors_are_usage_errors(tmp_path):
     assert json.loads(auto.stdout)["settings"]["device"] == want
     if not torch.cuda.is_available():
         cuda = _scan(["scan", "x.npy", "--device", "cuda"], tmp_path)
-        assert cuda.returncode == 2 and "no CUDA GPU" in cuda.stderr and "Traceback" not in cuda.stderr
+        assert cuda.returncode == 2 and "CUDA is not available" in cuda.stderr and "Traceback" not in cuda.stderr
 
 
 # ----------------------------------------------------------------------------
