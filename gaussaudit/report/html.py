@@ -8,7 +8,13 @@ import html
 from datetime import datetime, timezone
 
 from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections
-from gaussaudit.report.table import PAPER_ROWS, format_monte_carlo_p, format_number, settings_summary
+from gaussaudit.report.table import (
+    PAPER_ROWS,
+    format_monte_carlo_p,
+    format_number,
+    settings_summary,
+    table_columns,
+)
 
 _CSS = """
 :root { --pass: #2f855a; --fail: #c53030; --muted: #5a6472; --rule: #d8dee6; }
@@ -61,19 +67,13 @@ def _data_uri(png: bytes) -> str:
 
 
 def _table(columns) -> str:
-    """The paper's table: one input gets the Table 2 pair (unnormalised and
-    normalised rows), several get one column each (unnormalised rows)."""
-    if len(columns) == 1:
-        (_, report), = columns
-        pairs = [(name, report, name) for name in ("unnormalised", "normalised")]
-    else:
-        pairs = [(label, report, None) for label, report in columns]
-    head = "".join(f"<th>{_e(name)}</th>" for name, _, _ in pairs)
+    """The paper's table, its columns as :func:`~gaussaudit.report.table.table_columns` chooses."""
+    table = table_columns(columns)
+    head = "".join(f"<th>{_e(header)}</th>" for header, _ in table)
     rows = []
     for row in PAPER_ROWS:
         cells = []
-        for _, report, column in pairs:
-            args = (report,) if column is None else (report, column)
+        for _, args in table:
             ok = row.ok(*args)
             cls = "" if ok is None else f' class="{"pass" if ok else "fail"}"'
             cells.append(f"<td{cls}>{_e(row.text(*args))}</td>")

@@ -4,7 +4,7 @@ computed (:func:`~gaussaudit.report.sections.report_sections`)."""
 from __future__ import annotations
 
 from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections, sampling_line
-from gaussaudit.report.table import PAPER_ROWS, settings_summary
+from gaussaudit.report.table import PAPER_ROWS, settings_summary, table_columns
 
 
 def _cell(text: str) -> str:
@@ -19,19 +19,13 @@ def _table(header, rows) -> list[str]:
 
 
 def paper_table_lines(columns) -> list[str]:
-    """The paper's table: one input gets the Table 2 pair (unnormalised and
-    normalised rows), several get one column each (unnormalised rows, the
-    paper's Table 1 protocol)."""
-    if len(columns) == 1:
-        (_, report), = columns
-        pairs = [(name, report, name) for name in ("unnormalised", "normalised")]
-    else:
-        pairs = [(label, report, None) for label, report in columns]
+    """The paper's table, its columns as :func:`~gaussaudit.report.table.table_columns` chooses."""
+    table = table_columns(columns)
     rows = []
     for row in PAPER_ROWS:
         label = f"**{row.label}**" if row.label == "Gaussian?" else row.label
-        rows.append([label, *(row.text(r) if c is None else row.text(r, c) for _, r, c in pairs)])
-    return _table(["Metric", *(name for name, _, _ in pairs)], rows)
+        rows.append([label, *(row.text(*args) for _, args in table)])
+    return _table(["Metric", *(header for header, _ in table)], rows)
 
 
 def _cell_text(cell: Cell) -> str:

@@ -125,6 +125,17 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
 )
 
 
+def table_columns(columns) -> list[tuple[str, tuple]]:
+    """The paper table's columns as ``(header, args)``, each row's value being
+    ``row.text(*args)``: one input gets the Table 2 pair (unnormalised and
+    normalised rows), several get one column each (unnormalised rows, the
+    paper's Table 1 protocol, and the test of the question each scan asks)."""
+    if len(columns) == 1:
+        (_, report), = columns
+        return [(name, (report, name)) for name in ("unnormalised", "normalised")]
+    return [(label, (report,)) for label, report in columns]
+
+
 def settings_summary(reports) -> str:
     """One line on what the numbers depend on: rows tested, normalisation, seed.
 
