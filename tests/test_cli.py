@@ -214,23 +214,28 @@ def test_installed_console_script(files):
     assert rc == 2 and out == "" and "missing.npy" in err and "Traceback" not in err
 
 
+def _patched_cli(cwd, patch: str, argv: list[str]):
+    """The CLI run as ``gaussaudit ARGV`` in a fresh interpreter after ``patch``
+    (source run first, with os, signal, sys and time imported): a fault injected
+    at a known point of a real run."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys, time\n" + patch + "from gaussaudit.cli import main\n"
+            f"sys.argv = ['gaussaudit', *{argv!r}]\nmain()\n")
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
 def test_sigterm_while_writing_leaves_no_temporary(tmp_path):
     """SIGTERM arriving while a report is being written (here: just before the
     temporary is renamed into place) removes the temporary, writes nothing, and
     exits like Ctrl-C (130), as SIGINT always did."""
-    import subprocess
-    import sys
-
     np.save(tmp_path / "x.npy", gaussian_embeddings(300, 8))
-    code = ("import os, signal, time, sys\n"
-            "import gaussaudit.io.writers as w\n"
-            "def replace(src, dst):\n"
-            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
-            "w.os.replace = replace\n"
-            "from gaussaudit.cli import main\n"
-            "sys.argv = ['gaussaudit', 'scan', 'x.npy', '--calibrate', '0', '-q', '--markdown', 'r.md']\n"
-            "main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = _patched_cli(tmp_path, "import gaussaudit.io.writers as w\n"
+                                  "def replace(src, dst):\n"
+                                  "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+                                  "w.os.replace = replace\n",
+                        ["scan", "x.npy", "--calibrate", "0", "-q", "--markdown", "r.md"])
     assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]  # no r.md, no .r.md.*.tmp
 
@@ -238,21 +243,14 @@ def test_sigterm_while_writing_leaves_no_temporary(tmp_path):
 def test_ctrl_c_during_the_tests_exits_130_and_writes_nothing(tmp_path):
     """SIGINT in the middle of the per-feature tests (the long stage) ends the
     run at once with 130; no report, no temporary."""
-    import subprocess
-    import sys
-
     np.save(tmp_path / "x.npy", gaussian_embeddings(400, 16))
-    code = ("import os, signal, sys\n"
-            "import gaussaudit.analysis as a\n"
-            "real = a.feature_normality\n"
-            "def interrupted(*args, **kwargs):\n"
-            "    os.kill(os.getpid(), signal.SIGINT)\n"
-            "    return real(*args, **kwargs)\n"
-            "a.feature_normality = interrupted\n"
-            "from gaussaudit.cli import main\n"
-            "sys.argv = ['gaussaudit', 'scan', 'x.npy', '--json', 'r.json', '--html', 'r.html']\n"
-            "main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = _patched_cli(tmp_path, "import gaussaudit.analysis as a\n"
+                                  "real = a.feature_normality\n"
+                                  "def interrupted(*args, **kwargs):\n"
+                                  "    os.kill(os.getpid(), signal.SIGINT)\n"
+                                  "    return real(*args, **kwargs)\n"
+                                  "a.feature_normality = interrupted\n",
+                        ["scan", "x.npy", "--json", "r.json", "--html", "r.html"])
     assert proc.returncode == 130 and "Traceback" not in proc.stderr and "interrupted" in proc.stderr, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npy"]
 
@@ -264,19 +262,12 @@ def test_ctrl_c_during_the_tests_exits_130_and_writes_nothing(tmp_path):
 def test_resource_limits_name_the_input_and_what_to_lower(tmp_path, failure, message):
     """What a tight memory or process limit raises mid-audit: exit 2 naming the
     file and the option to lower (a worker thread that cannot start was a traceback)."""
-    import subprocess
-    import sys
-
     np.save(tmp_path / "x.npy", gaussian_embeddings(300, 8))
-    code = ("import sys\n"
-            "import gaussaudit.analysis as a\n"
-            "def fails(*args, **kwargs):\n"
-            f"    raise {failure}\n"
-            "a.feature_normality = fails\n"
-            "from gaussaudit.cli import main\n"
-            "sys.argv = ['gaussaudit', 'scan', 'x.npy']\n"
-            "main()\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = _patched_cli(tmp_path, "import gaussaudit.analysis as a\n"
+                                  "def fails(*args, **kwargs):\n"
+                                  f"    raise {failure}\n"
+                                  "a.feature_normality = fails\n",
+                        ["scan", "x.npy"])
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith(message), proc.stderr
 
