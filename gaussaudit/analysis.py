@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band
@@ -179,7 +180,8 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
         progress.stage("multivariate tests")
         multivariate = _multivariate(tested, to_raw, raw_basis, config, notes)
     elif config.mahalanobis:
-        notes.append("Mahalanobis test skipped: it runs on the multivariate subsample (--mv-sample 0)")
+        notes.append("Mahalanobis test skipped: it runs on the multivariate subsample "
+                     f"({option_set('mv_sample', 0)})")
 
     uniformity = None
     if basis is not None:
@@ -211,7 +213,8 @@ def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: Covarian
         notes.append(f"d = {d} is near or above the multivariate subsample ({m} rows): "
                      f"tested the top {p} principal components instead ({MV_ROWS_PER_DIM}+ rows per dimension)")
     elif p < d:
-        notes.append(f"multivariate tests on the top {p}/{d} principal components of the raw rows (--mv-dims)")
+        notes.append(f"multivariate tests on the top {p}/{d} principal components of the raw rows "
+                     f"({option_name('mv_dims')})")
     sub = tested[:, rows].astype(np.float64)
     if to_raw is not None:
         sub *= to_raw[rows]

@@ -9,19 +9,19 @@ rule (here) → rendering (report).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
+from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io import open_dataset
-from gaussaudit.io.validation import check_int_option, check_nonfinite, check_row_count, configured
+from gaussaudit.io.validation import check_nonfinite, check_row_count
 from gaussaudit.prep import sample_indices
-from gaussaudit.prep.whiten import WHITEN_METHODS
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
-from gaussaudit.stats.headline import HeadlineTest, check_replicates, exact_level
+from gaussaudit.stats.headline import HeadlineTest
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
 from gaussaudit.stats.projections import ProjectionResult, random_directions
@@ -32,144 +32,6 @@ from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
 
 #: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
 DP_ALPHA = 0.05
-RULES = ("paper",)
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """Options of an audit; the CLI's flags map one to one onto these fields.
-
-    Parameters
-    ----------
-    normalize : bool, default True
-        L2-normalise rows before the tests (the paper's u_i). Norms and their CV
-        are always computed on the raw rows.
-    sample : int, default 10000
-        Rows drawn uniformly without replacement for the tests; 0 uses every
-        row. A fixed n keeps verdicts comparable: at huge n every test rejects
-        tiny deviations.
-    seed : int, default 0
-        Seed of the sample; same input and options give the same numbers.
-    key : str, optional
-        Array to read from ``.npz`` files.
-    column : str, optional
-        List column to read from parquet files (default: auto-detected).
-    columns : sequence of str or comma-separated str, optional
-        Wide parquet files: exactly these columns are the features (integer
-        columns included). Default: every floating-point column.
-    exclude : sequence of str or comma-separated str, optional
-        Wide parquet files: columns left out of the default features.
-    drop_nonfinite : bool, default False
-        Leave out rows with NaN/inf/missing values instead of failing.
-    rule : {"paper"}
-        Verdict rule: Gaussian iff mean A² < 0.752 and mean DP p > 0.05.
-    threads : int, optional
-        Threads for the per-feature tests (default: every core).
-    projections : int, default 128
-        Random directions, uniform on the sphere (seeded), whose projections get
-        the same AD/DP tests; 0 skips them.
-    pca_projections : int, default 16
-        Top principal directions tested the same way; 0 skips them.
-    whiten : {None, "pca", "zca"}
-        Run the per-feature tests on whitened coordinates.
-    mahalanobis : bool, default True
-        Test squared Mahalanobis norms of the raw rows against their exact law
-        under normality (on the multivariate subsample, Monte Carlo p-value).
-    mv_sample : int, default 2000
-        Rows (seeded subsample) for the joint tests of the raw rows (Mardia,
-        Henze-Zirkler, energy, Mahalanobis); 0 skips them.
-    mv_dims : int, default 16
-        The multivariate tests run on at most this many top principal
-        components (and at most one per 5 subsample rows).
-    energy_replicates : int, default 19
-        Replicates for the energy and Mahalanobis Monte Carlo p-values;
-        (R + 1)·alpha must be a whole number for an exact level.
-    calibrate : int, default 19
-        Gaussian surrogates (the raw sample's mean and covariance, the test's
-        n, prepared as the data were) for the headline tests and the null
-        bands; R + 1 must be a multiple of 20 (19, 39, 59, 99, …); 0 skips the
-        headline tests.
-    test_sample : int, default 5000
-        Rows (seeded subsample of the tested rows) the headline tests and null
-        bands use; 0 = every tested row. The surrogates cost about R times the
-        per-feature moments of this many rows.
-    alpha : float, default 0.05
-        Level of the headline tests.
-    device : {"cpu", "cuda", "cuda:N", "auto"}
-        Where the per-feature and projection tests run: ``cuda`` uses torch on
-        a GPU (the extract extra), equal to the CPU results to ~1e-10; ``auto``
-        takes a GPU when torch sees one.
-    """
-
-    normalize: bool = True
-    sample: int = 10_000
-    seed: int = 0
-    key: str | None = None
-    column: str | None = None
-    columns: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
-    drop_nonfinite: bool = False
-    rule: str = "paper"
-    threads: int | None = None
-    projections: int = 128
-    pca_projections: int = 16
-    whiten: str | None = None
-    mahalanobis: bool = True
-    mv_sample: int = 2000
-    mv_dims: int = 16
-    energy_replicates: int = 19
-    calibrate: int = 19
-    device: str = "cpu"
-    test_sample: int = 5000
-    alpha: float = 0.05
-
-    def validated(self) -> "AuditConfig":
-        check_int_option("--sample", self.sample, minimum=20, allowed_zero=True)
-        check_int_option("--seed", self.seed, minimum=0)
-        if self.threads is not None:
-            check_int_option("--threads", self.threads, minimum=1)
-        if self.rule not in RULES:
-            raise GaussAuditError(f"--rule must be one of {', '.join(RULES)}; got {self.rule!r}.")
-        check_int_option("--projections", self.projections, minimum=0)
-        check_int_option("--pca-projections", self.pca_projections, minimum=0)
-        if self.whiten not in (None, *WHITEN_METHODS):
-            raise GaussAuditError(f"--whiten must be one of {', '.join(WHITEN_METHODS)}; got {self.whiten!r}.")
-        check_int_option("--mv-sample", self.mv_sample, minimum=20, allowed_zero=True)
-        check_int_option("--mv-dims", self.mv_dims, minimum=1)
-        check_int_option("--energy-replicates", self.energy_replicates, minimum=1)
-        check_int_option("--calibrate", self.calibrate, minimum=19, allowed_zero=True)
-        check_int_option("--test-sample", self.test_sample, minimum=20, allowed_zero=True)
-        if not isinstance(self.alpha, (int, float)) or not 0 < self.alpha < 0.5:
-            raise GaussAuditError(f"--alpha must be a number between 0 and 0.5; got {self.alpha!r}.")
-        if self.calibrate:
-            why = check_replicates(self.calibrate, self.alpha)
-            if why:
-                raise GaussAuditError(f"--calibrate: {why}.")
-        if self.mv_sample and not exact_level(self.energy_replicates, self.alpha):
-            raise GaussAuditError(
-                f"--energy-replicates: (R + 1) × alpha must be a whole number for an exact {100 * self.alpha:g}% "
-                f"level (R = 19, 39, 99, … at alpha 0.05); got R = {self.energy_replicates}.")
-        names = {option: _column_names(option, value) for option, value in
-                 (("--columns", self.columns), ("--exclude", self.exclude))}
-        if names["--columns"] is not None and names["--exclude"]:
-            raise GaussAuditError("--columns lists the feature columns and --exclude removes some from the default "
-                                  "(every float column): give one or the other.")
-        config = replace(self, columns=names["--columns"], exclude=names["--exclude"] or ())
-        if self.device != "cpu":
-            from gaussaudit.stats.gpu import resolve_device
-
-            return replace(config, device=resolve_device(self.device))
-        return config
-
-
-def _column_names(option: str, value) -> tuple[str, ...] | None:
-    """Column names from a comma-separated string (the CLI) or a sequence."""
-    if value is None or (option == "--exclude" and not isinstance(value, str) and len(value) == 0):
-        return None
-    names = [n.strip() for n in value.split(",")] if isinstance(value, str) else [str(n) for n in value]
-    if not names or any(not n for n in names):
-        raise GaussAuditError(f"{option} takes column names separated by commas; got {value!r}.")
-    return tuple(names)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
+from gaussaudit.config import cli_spelling
 from gaussaudit.errors import GaussAuditError
 
 EXIT_OK, EXIT_NOT_GAUSSIAN, EXIT_USAGE = 0, 1, 2
@@ -44,9 +45,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Exit status: 0 report produced · 1 with --check, verdict not Gaussian · 2 usage or input error."""
+    # the library's errors name options as this command's flags (--sample, not sample)
+    ctx.with_resource(cli_spelling())
 
 
 def _fail(message: str) -> None:

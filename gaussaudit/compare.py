@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
+from gaussaudit.config import configured, option_name
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import SUPPORTED_SUFFIXES, is_glob, is_ignored_name, natural_key
-from gaussaudit.io.validation import configured
 from gaussaudit.progress import LabelledProgress, Progress, SilentProgress
 
 COMPARE_SCHEMA = "gaussaudit.compare/1"
@@ -82,12 +82,13 @@ def check_labels(sources: Sequence, labels: Sequence[str] | None) -> list[str]:
         labels = default_labels(sources)
     elif len(labels) != len(sources):
         raise GaussAuditError(
-            f"--label was given {len(labels)} times for {len(sources)} inputs; give one per input, in order, or none."
+            f"{option_name('labels')} was given {len(labels)} times for {len(sources)} inputs; give one per input, "
+            "in order, or none."
         )
     labels = [str(label) for label in labels]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise GaussAuditError(f"label {repeated[0]!r} names two inputs; each column needs its own (--label).")
+        raise GaussAuditError(f"label {repeated[0]!r} names two inputs; each column needs its own ({option_name('labels')}).")
     return labels
 
 

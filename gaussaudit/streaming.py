@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import Dataset
 from gaussaudit.prep import l2_normalize, row_norms
@@ -133,10 +134,11 @@ def check_buffer_fits(rows: int, dim: int, dtype: np.dtype, sample: int, source:
     if available is None or needed <= BUFFER_MEMORY_SHARE * available:
         return
     gib = 1024**3
-    asked = "--sample 0 keeps every row" if sample == 0 else f"--sample {sample} keeps {rows:,} rows"
+    asked = (f"{option_set('sample', 0)} keeps every row" if sample == 0
+             else f"{option_set('sample', sample)} keeps {rows:,} rows")
     raise GaussAuditError(
         f"{source}: {asked}: {rows:,} × {dim} values as {np.dtype(dtype).name} need {needed / gib:.1f} GiB, "
-        f"more than this machine can spare ({available / gib:.1f} GiB available). Use a smaller --sample; "
+        f"more than this machine can spare ({available / gib:.1f} GiB available). Use a smaller {option_name('sample')}; "
         "the norm CV and the every-row moments still cover every row."
     )
 

@@ -124,7 +124,7 @@ def test_labels_default_to_file_names_and_must_match_the_inputs():
     assert default_labels(["a/x.npy", "b/y.parquet"]) == ["x.npy", "y.parquet"]
     assert default_labels(["a/x.npy", "b/x.npy"]) == ["a/x.npy", "b/x.npy"]
     assert check_labels(["a.npy", "b.npy"], ["one", "two"]) == ["one", "two"]
-    with pytest.raises(GaussAuditError, match="--label was given 1 times for 2 inputs"):
+    with pytest.raises(GaussAuditError, match="^labels was given 1 times for 2 inputs"):
         check_labels(["a.npy", "b.npy"], ["one"])
     with pytest.raises(GaussAuditError, match="'same' names two inputs"):
         check_labels(["a.npy", "b.npy"], ["same", "same"])

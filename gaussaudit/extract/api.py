@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from gaussaudit.config import check_choice, check_int_option, configured, option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract._deps import require_extract_packages
 from gaussaudit.extract.inputs import (
@@ -21,7 +22,6 @@ from gaussaudit.extract.inputs import (
 )
 from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name, check_model_request, load_model
 from gaussaudit.io.extract_store import ExtractStore, read_text_lines
-from gaussaudit.io.validation import check_int_option, configured
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -114,21 +114,20 @@ class ExtractConfig:
 
     def validated(self) -> "ExtractConfig":
         if not self.model:
-            raise GaussAuditError("--model is required (an open_clip architecture, or simclr-resnet18/50).")
+            raise GaussAuditError(f"{option_name('model')} is required (an open_clip architecture, or simclr-resnet18/50).")
         if (self.data is None) == (self.texts is None):
             raise GaussAuditError(
-                "give --data DIR (a folder of images) or --texts FILE (one caption a line)"
-                + (", not both." if self.data is not None else ".")
+                f"give {option_set('data', 'DIR')} (a folder of images) or {option_set('texts', 'FILE')} "
+                "(one caption a line)" + (", not both." if self.data is not None else ".")
             )
         if not self.out:
             return replace(self, out=str(default_output(self.data, self.texts))).validated()
         device = self.device.strip().lower()
         if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
-            raise GaussAuditError(f"--device must be auto, cpu, cuda or cuda:N; got '{self.device}'.")
-        if self.precision not in PRECISIONS:
-            raise GaussAuditError(f"--precision must be one of {', '.join(PRECISIONS)}; got '{self.precision}'.")
-        for name, value, minimum in (("--batch-size", self.batch_size, 1), ("--workers", self.workers, 0),
-                                     ("--limit", self.limit, 1), ("--shard-size", self.shard_size, 1)):
+            raise GaussAuditError(f"{option_name('device')} must be auto, cpu, cuda or cuda:N; got '{self.device}'.")
+        check_choice("precision", self.precision, PRECISIONS)
+        for name, value, minimum in (("batch_size", self.batch_size, 1), ("workers", self.workers, 0),
+                                     ("limit", self.limit, 1), ("shard_size", self.shard_size, 1)):
             if value is not None:
                 check_int_option(name, value, minimum=minimum)
         return self

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from gaussaudit.config import option_name
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import natural_key, walk_files
 
@@ -41,7 +42,7 @@ def find_images(root: str | os.PathLike, limit: int | None = None) -> list[str]:
     if not root.exists():
         raise GaussAuditError(f"{root}: no such folder.")
     if not root.is_dir():
-        raise GaussAuditError(f"{root}: is not a folder; --data takes a folder of images.")
+        raise GaussAuditError(f"{root}: is not a folder; {option_name('data')} takes a folder of images.")
     # Image files may start with "_" (cameras write _DSC0001.JPG); hidden ones never count.
     def wanted(name: str) -> bool:
         return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES

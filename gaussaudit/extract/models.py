@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract._deps import open_clip_available, require_extract_packages
 
@@ -78,10 +79,10 @@ def check_checkpoint_path(path: str | os.PathLike) -> Path:
         raise GaussAuditError(f"{path}: no such checkpoint file.")
     if path.is_dir():
         raise GaussAuditError(
-            f"{path}: is a folder; --checkpoint takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors)."
+            f"{path}: is a folder; {option_name('checkpoint')} takes a checkpoint file (.pt, .pth, .ckpt, .bin, .safetensors)."
         )
     if not path.is_file():
-        raise GaussAuditError(f"{path}: is not a regular file (a FIFO, device or socket); --checkpoint takes a "
+        raise GaussAuditError(f"{path}: is not a regular file (a FIFO, device or socket); {option_name('checkpoint')} takes a "
                               "checkpoint file.")
     return path
 
@@ -154,7 +155,7 @@ def weights_needed_message(name: str) -> str:
     """A CLIP model asked for without weights: which tags it has, or --checkpoint."""
     tags = pretrained_tags(name)
     listing = f" (tags of {name}: {', '.join(tags[:8])}{' …' if len(tags) > 8 else ''})" if tags else ""
-    return (f"{name} needs weights: pass --pretrained TAG{listing} or --checkpoint PATH; "
+    return (f"{name} needs weights: pass {option_set('pretrained', 'TAG')}{listing} or {option_set('checkpoint', 'PATH')}; "
             "gaussaudit never embeds with random weights.")
 
 
@@ -175,21 +176,23 @@ def check_model_request(
         raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
     if is_simclr(name):
         if modality == "text":
-            raise GaussAuditError(f"--texts needs a CLIP model with a text tower; {name} embeds images only.")
+            raise GaussAuditError(f"{option_name('texts')} needs a CLIP model with a text tower; {name} embeds images only.")
         if pretrained is not None:
             raise GaussAuditError(
-                f"--pretrained names open_clip weights; {name} loads a SimCLR checkpoint: pass --checkpoint PATH."
+                f"{option_name('pretrained')} names open_clip weights; {name} loads a SimCLR checkpoint: pass "
+                f"{option_set('checkpoint', 'PATH')}."
             )
         if checkpoint is None:
             raise GaussAuditError(
-                f"{name} needs weights: pass --checkpoint PATH (a SimCLR checkpoint); "
+                f"{name} needs weights: pass {option_set('checkpoint', 'PATH')} (a SimCLR checkpoint); "
                 "gaussaudit never embeds with random weights."
             )
     else:
         if head:
-            raise GaussAuditError(f"--head embeds through a SimCLR projection head; {name} is a CLIP model.")
+            raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is a CLIP model.")
         if pretrained and checkpoint:
-            raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
+            raise GaussAuditError(f"give either {option_set('pretrained', 'TAG')} or {option_set('checkpoint', 'PATH')}, "
+                                  "not both.")
         if not pretrained and not checkpoint:
             raise GaussAuditError(weights_needed_message(name))
     if checkpoint is not None:

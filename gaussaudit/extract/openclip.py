@@ -13,6 +13,7 @@ import urllib.parse
 
 import open_clip
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.checkpoints import check_checkpoint_path, sha256_file, unreadable_checkpoint_message
 from gaussaudit.extract.models import LoadedModel, weights_needed_message
@@ -44,11 +45,12 @@ def _check_tag(name: str, tag: str) -> dict:
         return open_clip.get_pretrained_cfg(name, tag)
     if not tags:
         raise GaussAuditError(
-            f"--pretrained {tag}: open_clip has no pretrained weights for {name}; pass --checkpoint PATH."
+            f"{option_set('pretrained', tag)}: open_clip has no pretrained weights for {name}; pass "
+            f"{option_set('checkpoint', 'PATH')}."
         )
     near = difflib.get_close_matches(tag, tags, n=3, cutoff=0.5)
     suggestion = f" Did you mean: {', '.join(near)}?" if near else ""
-    raise GaussAuditError(f"--pretrained {tag}: not a tag of {name}.{suggestion} Tags of {name}: {', '.join(tags)}.")
+    raise GaussAuditError(f"{option_set('pretrained', tag)}: not a tag of {name}.{suggestion} Tags of {name}: {', '.join(tags)}.")
 
 
 def _hub_files(cfg: dict) -> tuple[str, list[str]] | None:
@@ -83,7 +85,7 @@ def _offline_message(name: str, tag: str, why: str, copy_step: str) -> str:
     fetch = f"python -c \"import open_clip; open_clip.create_model('{name}', pretrained='{tag}')\""
     return (f"the weights of {name} '{tag}' are not cached here and {why}. "
             f"On a machine with network run: {fetch}; then {copy_step}. Or pass that downloaded file as "
-            "--checkpoint FILE instead of --pretrained.")
+            f"{option_set('checkpoint', 'FILE')} instead of {option_name('pretrained')}.")
 
 
 def _fetch(name: str, tag: str, cfg: dict) -> str:
@@ -121,10 +123,11 @@ def _fetch(name: str, tag: str, cfg: dict) -> str:
         raise GaussAuditError(
             f"could not fetch the weights of {name} '{tag}' from open_clip's hub: {reason} "
             f"On a machine with network, run: python -c \"import open_clip; open_clip.create_model('{name}', "
-            f"pretrained='{tag}')\" and pass the downloaded file as --checkpoint FILE instead of --pretrained."
+            f"pretrained='{tag}')\" and pass the downloaded file as {option_set('checkpoint', 'FILE')} instead of "
+            f"{option_name('pretrained')}."
         ) from None
     if not path:
-        raise GaussAuditError(f"open_clip gave no download location for {name} '{tag}'; pass --checkpoint PATH.")
+        raise GaussAuditError(f"open_clip gave no download location for {name} '{tag}'; pass {option_set('checkpoint', 'PATH')}.")
     return path
 
 
@@ -158,7 +161,7 @@ def load_open_clip(name: str, pretrained: str | None = None, checkpoint: str | N
         checkpoint that does not fill the tower being used.
     """
     if pretrained and checkpoint:
-        raise GaussAuditError("give either --pretrained TAG or --checkpoint PATH, not both.")
+        raise GaussAuditError(f"give either {option_set('pretrained', 'TAG')} or {option_set('checkpoint', 'PATH')}, not both.")
     if not pretrained and not checkpoint:
         raise GaussAuditError(weights_needed_message(name))
     report = []
@@ -211,12 +214,12 @@ def load_open_clip(name: str, pretrained: str | None = None, checkpoint: str | N
         if extra_tower and not allow_partial:
             raise GaussAuditError(
                 f"{checkpoint}: {len(extra_tower)} tensors of its {modality} tower have no place in {name} (e.g. "
-                f"{', '.join(extra_tower[:3])}): it is a checkpoint of another architecture. Pass --allow-partial "
+                f"{', '.join(extra_tower[:3])}): it is a checkpoint of another architecture. Pass {option_set('allow_partial')} "
                 f"to embed with the {name} subset of its weights anyway."
             )
         report.append(f"weights: checkpoint {checkpoint}: {len(tower)} {modality}-tower tensors loaded")
         if unexpected:
-            partial = " (--allow-partial)" if extra_tower else ""
+            partial = f" ({option_set('allow_partial')})" if extra_tower else ""
             report.append(f"ignored {len(unexpected)} tensors not in {name}{partial}: {', '.join(unexpected[:4])}")
     model.eval()
 

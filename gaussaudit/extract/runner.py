@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.api import PRECISIONS
 from gaussaudit.extract.inputs import Batch
@@ -34,18 +35,18 @@ def resolve_device(requested: str) -> torch.device:
 def resolve_precision(requested: str, device: torch.device) -> str:
     """``auto`` → bf16 on GPUs that support it (else fp16), fp32 on the CPU."""
     if requested not in PRECISIONS:
-        raise GaussAuditError(f"--precision must be one of {', '.join(PRECISIONS)}; got '{requested}'.")
+        raise GaussAuditError(f"{option_name('precision')} must be one of {', '.join(PRECISIONS)}; got '{requested}'.")
     if device.type == "cuda":
         bf16_ok = torch.cuda.is_bf16_supported()
         if requested == "auto":
             return "bf16" if bf16_ok else "fp16"
         if requested == "bf16" and not bf16_ok:
-            raise GaussAuditError("--precision bf16: this GPU does not support bfloat16; use fp16 or fp32.")
+            raise GaussAuditError(f"{option_set('precision', 'bf16')}: this GPU does not support bfloat16; use fp16 or fp32.")
         return requested
     if requested == "auto":
         return "fp32"
     if requested == "fp16":
-        raise GaussAuditError("--precision fp16 needs a GPU; on the CPU use fp32 (the default) or bf16.")
+        raise GaussAuditError(f"{option_set('precision', 'fp16')} needs a GPU; on the CPU use fp32 (the default) or bf16.")
     return requested
 
 
@@ -132,7 +133,7 @@ def encode_shards(
     except Exception as exc:
         if _is_out_of_memory(exc):
             raise GaussAuditError(
-                f"{loaded.name} does not fit in the memory of {device}; use a larger GPU, or --device cpu."
+                f"{loaded.name} does not fit in the memory of {device}; use a larger GPU, or {option_set('device', 'cpu')}."
             ) from None
         raise
     # Convolutions in NHWC layout are much faster with cuDNN (tensor cores) and
@@ -167,7 +168,7 @@ def encode_shards(
                 if batch.failed and strict:
                     position, reason = batch.failed[0]
                     raise GaussAuditError(
-                        f"{keys[position]}: cannot be read ({reason}). --strict stops at the first unreadable "
+                        f"{keys[position]}: cannot be read ({reason}). {option_set('strict')} stops at the first unreadable "
                         "input; without it such files are skipped, counted and listed."
                     )
                 if batch.inputs is not None:
@@ -194,8 +195,9 @@ def encode_shards(
             where = "GPU" if device.type == "cuda" else "machine"
             smaller = max(1, batch_size // 2)
             raise GaussAuditError(
-                f"the {where} ran out of memory at --batch-size {batch_size}; try --batch-size {smaller}. "
-                "Finished shards are kept: add --resume to continue."
+                f"the {where} ran out of memory at {option_set('batch_size', batch_size)}; try "
+                f"{option_set('batch_size', smaller)}. "
+                f"Finished shards are kept: add {option_set('resume')} to continue."
             ) from None
         raise
     finally:

@@ -19,6 +19,7 @@ from collections import Counter
 import torch
 from torch import nn
 
+from gaussaudit.config import option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.checkpoints import find_state_dict, read_checkpoint, sha256_file
 from gaussaudit.extract.models import SIMCLR_MODELS, LoadedModel
@@ -244,7 +245,7 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
         hint = f" Its stages hold {'/'.join(map(str, blocks))} blocks" + (f", as a {looks} does." if looks else ".")
         raise GaussAuditError(
             f"{source}: {len(extra)} backbone tensors have no place in {name} (e.g. {_sample(extra, 3)}): the "
-            f"checkpoint is of a deeper network.{hint} Pass --allow-partial to embed with the {architecture} "
+            f"checkpoint is of a deeper network.{hint} Pass {option_set('allow_partial')} to embed with the {architecture} "
             "subset of its weights anyway."
         )
     model.load_state_dict(loaded, strict=False)  # strictness checked above, counters aside
@@ -266,17 +267,17 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
         head_keys = [k for k in ignored if k.startswith(head_prefix) and _HEAD_KEY.match(k)]
         report.append(
             f"projection head '{head_prefix}*' ({head_text}): "
-            + ("used (--head)" if head else "ignored; --head embeds through it")
+            + (f"used ({option_set('head')})" if head else f"ignored; {option_set('head')} embeds through it")
         )
     elif head:
         raise GaussAuditError(
-            f"{source}: --head: no projection head found beside the backbone (looked for Linear/BatchNorm "
+            f"{source}: {option_set('head')}: no projection head found beside the backbone (looked for Linear/BatchNorm "
             f"layers under a prefix naming proj/head/fc/mlp whose first layer takes {dim} features). "
             f"Keys not in the backbone: {_sample(ignored) if ignored else 'none'}."
         )
     rest = [k for k in ignored if k not in head_keys and k not in extra]
     if extra:
-        report.append(f"--allow-partial: ignored {len(extra)} backbone tensors {name} has no place for: "
+        report.append(f"{option_set('allow_partial')}: ignored {len(extra)} backbone tensors {name} has no place for: "
                       f"{_sample(extra)}")
     if rest:
         report.append(f"ignored {len(rest)} other tensors: {_sample(rest)}")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.writers import _atomic, check_writable
 
@@ -83,7 +84,7 @@ def read_text_lines(path: str | os.PathLike) -> list[str]:
     except FileNotFoundError:
         raise GaussAuditError(f"{path}: no such file.") from None
     except IsADirectoryError:
-        raise GaussAuditError(f"{path}: is a folder; --texts takes a text file with one caption a line.") from None
+        raise GaussAuditError(f"{path}: is a folder; {option_name('texts')} takes a text file with one caption a line.") from None
     except UnicodeDecodeError as exc:
         raise GaussAuditError(f"{path}: is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
     except OSError as exc:
@@ -131,7 +132,7 @@ class ExtractStore:
         self.format = self.out.suffix.lower()
         if self.format not in OUTPUT_SUFFIXES:
             raise GaussAuditError(
-                f"{self.out}: --out must end in .parquet or .npy (got '{self.out.suffix or '(none)'}')."
+                f"{self.out}: {option_name('out')} must end in .parquet or .npy (got '{self.out.suffix or '(none)'}')."
             )
         self.key_column = key_column
         self.overwrite = overwrite
@@ -212,7 +213,7 @@ class ExtractStore:
         if done and not resume:
             raise GaussAuditError(
                 f"{self.parts}: an earlier run left {done} finished shard{'s' if done != 1 else ''} here. "
-                "Pass --resume to continue it, or delete the folder to start over."
+                f"Pass {option_set('resume')} to continue it, or delete the folder to start over."
             )
 
     def open_parts(self, manifest: dict, resume: bool) -> set[int]:
@@ -230,7 +231,7 @@ class ExtractStore:
             differences = _differences(previous, manifest)
             if differences:
                 raise GaussAuditError(
-                    f"--resume: {self.parts} was written with other settings, and shards of different runs "
+                    f"{option_set('resume')}: {self.parts} was written with other settings, and shards of different runs "
                     f"are never mixed: {'; '.join(differences)}. Run with the original settings, or delete "
                     "the folder to start over."
                 )
@@ -338,7 +339,7 @@ class ExtractStore:
             table = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
             raise GaussAuditError(
-                f"{path}: cannot be read ({exc}); delete it and run again with --resume to recompute it."
+                f"{path}: cannot be read ({exc}); delete it and run again with {option_set('resume')} to recompute it."
             ) from None
         column = table.column(EMBEDDING_COLUMN).combine_chunks()
         dim = column.type.list_size
@@ -362,7 +363,7 @@ class ExtractStore:
             schema = footer.schema.to_arrow_schema()
         except (pa.ArrowException, OSError) as exc:
             raise GaussAuditError(
-                f"{path}: cannot be read ({exc}); delete it and run again with --resume to recompute it."
+                f"{path}: cannot be read ({exc}); delete it and run again with {option_set('resume')} to recompute it."
             ) from None
         skipped = json.loads((schema.metadata or {}).get(_SKIPPED_KEY, b"[]"))
         dim = schema.field(EMBEDDING_COLUMN).type.list_size
@@ -378,7 +379,7 @@ class ExtractStore:
         """
         missing = sorted(set(range(n_shards)) - self.finished_shards())
         if missing:
-            raise GaussAuditError(f"{self.parts}: shards {missing[:5]} are missing; run again with --resume.")
+            raise GaussAuditError(f"{self.parts}: shards {missing[:5]} are missing; run again with {option_set('resume')}.")
         # The plan (row counts, dimension, skipped inputs) comes from the shards'
         # footers; the embeddings are then read one shard at a time while writing.
         rows, dim, skipped = 0, 0, []

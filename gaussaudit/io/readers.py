@@ -8,6 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.extract_store import provenance_from_parquet, provenance_from_sidecar
 from gaussaudit.io.validation import check_dtype, check_shape
@@ -170,7 +171,7 @@ class NpzShard(Shard):
             if candidate in names:
                 return candidate
         raise GaussAuditError(
-            f"{self.source}: holds several arrays ({listing}); choose one with --key NAME."
+            f"{self.source}: holds several arrays ({listing}); choose one with {option_set('key', 'NAME')}."
         )
 
     def chunks(self) -> Iterator[np.ndarray]:
@@ -251,17 +252,17 @@ class ParquetShard(Shard):
         list_cols = [n for n, t in fields.items() if _is_list_arrow(t)]
         numeric_lists = [n for n in list_cols if _is_numeric_arrow(fields[n].value_type)]
 
-        for option, names in (("--columns", columns or ()), ("--exclude", exclude)):
+        for option, names in (("columns", columns or ()), ("exclude", exclude)):
             missing = [n for n in names if n not in fields]
             if missing:
-                raise GaussAuditError(f"{self.source}: {option} names {_names_text(missing)}, not a column here "
+                raise GaussAuditError(f"{self.source}: {option_name(option)} names {_names_text(missing)}, not a column here "
                                       f"(it has: {', '.join(fields)}).")
         if columns is not None or exclude:
             column_lists = [n for n in (columns or ()) if _is_list_arrow(fields[n])]
             if column_lists:
-                raise GaussAuditError(f"{self.source}: {_names_text(column_lists)} is a list column; --columns and "
-                                      "--exclude choose one-value-per-row feature columns. Name a list column with "
-                                      "--column NAME.")
+                raise GaussAuditError(f"{self.source}: {_names_text(column_lists)} is a list column; "
+                                      f"{option_name('columns')} and {option_name('exclude')} choose one-value-per-row "
+                                      f"feature columns. Name a list column with {option_set('column', 'NAME')}.")
             list_cols = numeric_lists = []  # the user asked for the wide layout
         if column is not None:
             if column not in fields:
@@ -270,7 +271,8 @@ class ParquetShard(Shard):
             if not _is_list_arrow(t):
                 raise GaussAuditError(
                     f"{self.source}: column '{column}' holds one {t} per row, not an embedding; "
-                    "--column names a list column. Leave --column out to use every numeric column as a feature."
+                    f"{option_name('column')} names a list column. Leave {option_name('column')} out to use every "
+                    "numeric column as a feature."
                 )
             if not _is_numeric_arrow(t.value_type):
                 raise GaussAuditError(f"{self.source}: column '{column}' holds lists of {t.value_type}, not numbers.")
@@ -279,7 +281,8 @@ class ParquetShard(Shard):
             self._list_column = numeric_lists[0]
         elif len(numeric_lists) > 1:
             raise GaussAuditError(
-                f"{self.source}: has several embedding columns ({', '.join(numeric_lists)}); choose one with --column NAME."
+                f"{self.source}: has several embedding columns ({', '.join(numeric_lists)}); choose one with "
+                f"{option_set('column', 'NAME')}."
             )
         else:
             self._list_column = None
@@ -313,8 +316,8 @@ class ParquetShard(Shard):
         if columns is not None:
             not_numbers = [n for n in columns if not _is_numeric_arrow(fields[n])]
             if not_numbers:
-                raise GaussAuditError(f"{self.source}: --columns names {', '.join(f'{n} ({fields[n]})' for n in not_numbers)}"
-                                      ", not numbers.")
+                named = ', '.join(f'{n} ({fields[n]})' for n in not_numbers)
+                raise GaussAuditError(f"{self.source}: {option_name('columns')} names {named}, not numbers.")
             return [n for n in fields if n in columns]  # file order, as in every other layout
         chosen = [n for n, t in fields.items() if _is_float_arrow(t) and n not in exclude]
         if not chosen:
@@ -323,8 +326,8 @@ class ParquetShard(Shard):
             if numeric:
                 raise GaussAuditError(
                     f"{self.source}: has no floating-point column{what}. Integer and boolean columns are ids or "
-                    f"labels unless you say otherwise: to test them as features, pass --columns "
-                    f"{','.join(numeric[:3])}{',…' if len(numeric) > 3 else ''}.")
+                    f"labels unless you say otherwise: to test them as features, pass "
+                    f"{option_set('columns', ','.join(numeric[:3]) + (',…' if len(numeric) > 3 else ''))}.")
             raise GaussAuditError(f"{self.source}: has no numeric column{what}; nothing to audit.")
         return chosen
 

@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from gaussaudit.config import option_name
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.readers import ArrayShard, NpyShard, NpzShard, ParquetShard, Shard
 from gaussaudit.io.validation import check_row_count
@@ -201,16 +202,17 @@ def open_dataset(source, *, key: str | None = None, column: str | None = None,
     else:
         files = resolve_paths(source)
         if column is not None and (columns is not None or exclude):
-            raise GaussAuditError("--column names one list column of embeddings; --columns and --exclude choose "
-                                  "one-value-per-row feature columns: give one or the other.")
+            raise GaussAuditError(f"{option_name('column')} names one list column of embeddings; {option_name('columns')} "
+                                  f"and {option_name('exclude')} choose one-value-per-row feature columns: give one "
+                                  "or the other.")
         shards = [_open_shard(f, key, column, columns, exclude) for f in files]
         suffixes = {f.suffix.lower() for f in files}
         if key is not None and ".npz" not in suffixes:
-            raise GaussAuditError("--key picks an array inside .npz files, and no .npz file was given.")
-        for option, given in (("--column", column is not None), ("--columns", columns is not None),
-                              ("--exclude", bool(exclude))):
+            raise GaussAuditError(f"{option_name('key')} picks an array inside .npz files, and no .npz file was given.")
+        for option, given in (("column", column is not None), ("columns", columns is not None),
+                              ("exclude", bool(exclude))):
             if given and ".parquet" not in suffixes:
-                raise GaussAuditError(f"{option} picks columns of parquet files, and no .parquet file was given.")
+                raise GaussAuditError(f"{option_name(option)} picks columns of parquet files, and no .parquet file was given.")
     first = shards[0]
     for s in shards[1:]:
         if s.dim != first.dim:

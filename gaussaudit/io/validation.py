@@ -1,9 +1,11 @@
-"""The one place where input is judged: anything wrong becomes a GaussAuditError
-whose message names the source and says what to do."""
+"""The one place where input data are judged: anything wrong becomes a
+GaussAuditError whose message names the source and says what to do (options
+are judged in :mod:`gaussaudit.config`)."""
 from __future__ import annotations
 
 import numpy as np
 
+from gaussaudit.config import option_set
 from gaussaudit.errors import GaussAuditError
 
 #: Fewest rows an audit accepts: the D'Agostino-Pearson kurtosis approximation
@@ -62,35 +64,6 @@ def check_row_count(n_rows: int, source: str, after: str = "") -> None:
         )
 
 
-def configured(config, default_type, options: dict, what: str):
-    """``config`` (or a default ``default_type()``) with keyword ``options``
-    applied and validated: the one way every entry point takes its options.
-
-    An unknown option name is a GaussAuditError naming the ``what`` ("audit",
-    "extract"…); ``validated()`` checks the values.
-    """
-    from dataclasses import replace
-
-    config = config if config is not None else default_type()
-    if options:
-        try:
-            config = replace(config, **options)
-        except TypeError as exc:
-            raise GaussAuditError(f"unknown {what} option: {exc}") from None
-    return config.validated()
-
-
-def check_int_option(name: str, value, minimum: int | None = None, allowed_zero: bool = False) -> int:
-    """Validate a whole-number option; ``allowed_zero`` admits 0 below ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise GaussAuditError(f"{name} must be a whole number; got {value!r}.")
-    value = int(value)
-    if minimum is not None and value < minimum and not (allowed_zero and value == 0):
-        zero = "0 or " if allowed_zero else ""
-        raise GaussAuditError(f"{name} must be {zero}at least {minimum}; got {value}.")
-    return value
-
-
 def check_nonfinite(count: int, first: tuple[str, int] | None, drop: bool) -> None:
     """Fail on rows holding NaN, inf or missing values unless asked to drop them.
 
@@ -101,5 +74,5 @@ def check_nonfinite(count: int, first: tuple[str, int] | None, drop: bool) -> No
         rows = f"{count:,} rows hold" if count != 1 else "1 row holds"
         raise GaussAuditError(
             f"{src}: {rows} NaN, inf or missing values "
-            f"(first: row {row}, counting from 0). Pass --drop-nonfinite to leave them out."
+            f"(first: row {row}, counting from 0). Pass {option_set('drop_nonfinite')} to leave them out."
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaussaudit.config import option_set
 from gaussaudit.errors import GaussAuditError
 
 
@@ -32,7 +33,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
     if path.exists() and not path.is_file():
         return path
     if path.exists() and not overwrite:
-        raise GaussAuditError(f"{path}: already exists; pass --overwrite to replace it.")
+        raise GaussAuditError(f"{path}: already exists; pass {option_set('overwrite')} to replace it.")
     if not parent.is_dir():
         raise GaussAuditError(f"{path}: the folder {parent} does not exist.")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -105,7 +106,7 @@ def check_folder_targets(folder: str | os.PathLike, file_names, overwrite: bool 
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise GaussAuditError(f"{existing[0]}: already exists{more}; pass --overwrite to replace it.")
+        raise GaussAuditError(f"{existing[0]}: already exists{more}; pass {option_set('overwrite')} to replace it.")
     return targets
 
 

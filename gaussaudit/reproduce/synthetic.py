@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
+from gaussaudit.config import configured
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io.validation import configured
 
 SCHEMA = "gaussaudit.reproduce/1"
 EXTRACT_EXTRA = "pip install 'gaussaudit[extract]'"

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from gaussaudit.config import option_name, option_set
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
 from gaussaudit.stats.normality import _SQRT1_2 as _SQRT1_2_NP
@@ -45,7 +46,7 @@ def _import_torch(requested: str):
         import torch
     except ImportError:
         raise GaussAuditError(
-            f"--device {requested} needs torch, which is not installed: pip install torch (the build for your "
+            f"{option_set('device', requested)} needs torch, which is not installed: pip install torch (the build for your "
             "CUDA version: https://pytorch.org/get-started/locally/)."
         ) from None
     return torch
@@ -92,20 +93,20 @@ def resolve_device(name: str) -> str:
         if not torch.cuda.is_available():
             built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
             raise GaussAuditError(
-                f"--device {requested}: CUDA is not available here (torch {torch.__version__}, {built}; "
-                "torch.cuda.is_available() is False: no usable GPU or driver). Use --device cpu, or --device auto "
-                "to take a GPU when there is one."
+                f"{option_set('device', requested)}: CUDA is not available here (torch {torch.__version__}, {built}; "
+                f"torch.cuda.is_available() is False: no usable GPU or driver). Use {option_set('device', 'cpu')}, "
+                f"or {option_set('device', 'auto')} to take a GPU when there is one."
             )
         if requested != "cuda":
             index = int(requested[5:])
             count = torch.cuda.device_count()
             if index >= count:
                 raise GaussAuditError(
-                    f"--device {requested}: torch sees {count} CUDA device(s), numbered from 0 to {count - 1}."
+                    f"{option_set('device', requested)}: torch sees {count} CUDA device(s), numbered from 0 to {count - 1}."
                 )
             return f"cuda:{index}"
         return "cuda"
-    raise GaussAuditError(f"--device must be {_CHOICES}; got '{name}'.")
+    raise GaussAuditError(f"{option_name('device')} must be {_CHOICES}; got '{name}'.")
 
 
 def _torch_kernel(torch, y):
