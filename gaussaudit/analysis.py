@@ -42,6 +42,7 @@ from gaussaudit.stats.normality import FeatureNormality, feature_normality
 from gaussaudit.stats.projections import ProjectionResult, projection_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
 from gaussaudit.stats.sphere import UniformityResult, uniformity_from_moments
+from gaussaudit.stats.summaries import SUMMARIES
 
 #: Fewest subsample rows per tested dimension in the multivariate tests.
 MV_ROWS_PER_DIM = 5
@@ -311,13 +312,9 @@ def arrived_normalised(norms: np.ndarray) -> bool:
     return mean > 0 and float(np.std(norms)) < PRENORMALISED_CV * mean
 
 
-#: Metrics with a null band: JSON name → ViewStatistics attribute.
-BAND_METRICS = {
-    "dp.mean_p": "dp_mean_p",
-    "dp.pass_fraction": "dp_pass_fraction",
-    "skewness.median_abs": "skewness_median_abs",
-    "excess_kurtosis.median_abs": "excess_kurtosis_median_abs",
-}
+#: Summaries with a null band: their band's JSON name → the ViewStatistics
+#: attribute the surrogates give it (named as the summary's attribute).
+BAND_METRICS = {s.band: s.attr for s in SUMMARIES if s.band is not None}
 
 
 def gaussian_norm_cv(basis: CovarianceBasis) -> float:

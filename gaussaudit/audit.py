@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from gaussaudit.io import open_dataset
 from gaussaudit.io.validation import check_nonfinite, check_row_count
 from gaussaudit.prep import sample_indices
 from gaussaudit.progress import Progress, SilentProgress
-from gaussaudit.stats import AD_CRITICAL_5PCT, FeatureNormality
+from gaussaudit.stats import FeatureNormality
 from gaussaudit.stats.headline import HeadlineTest
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
@@ -28,10 +29,8 @@ from gaussaudit.stats.projections import ProjectionResult, random_directions
 from gaussaudit.stats.qq import QQFeature  # noqa: F401  (part of the report API)
 from gaussaudit.stats.running import MomentsSummary
 from gaussaudit.stats.sphere import UniformityResult
+from gaussaudit.stats.summaries import DP_ALPHA, SummaryAttributes, paper_rule, summarise  # noqa: F401  (DP_ALPHA: API)
 from gaussaudit.streaming import check_buffer_fits, read_pass, sample_dtype
-
-#: Significance level of the per-feature D'Agostino-Pearson pass and of the rule.
-DP_ALPHA = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,40 +65,30 @@ def _reason(c: Condition) -> str:
     return f"{c.name} = {c.value:.4g} {op} {c.threshold:g}: {c.if_passed if c.passed else c.if_failed}"
 
 
-def paper_verdict(ad_mean: float, dp_mean_p: float) -> Verdict:
-    """The paper's rule: Gaussian iff mean A² < 0.752 and mean DP p-value > 0.05."""
-    conditions = (
-        Condition("AD mean A²", ad_mean, AD_CRITICAL_5PCT, "<", bool(ad_mean < AD_CRITICAL_5PCT),
-                  "average feature within the 5% critical value",
-                  "average feature departs from normal (5% level)"),
-        Condition("DP mean p", dp_mean_p, DP_ALPHA, ">", bool(dp_mean_p > DP_ALPHA),
-                  "typical skewness/kurtosis consistent with normal",
-                  "typical skewness/kurtosis depart from normal"),
-    )
-    return Verdict(gaussian=all(c.passed for c in conditions), rule="paper", conditions=conditions)
+def paper_verdict(metrics: Mapping[str, float]) -> Verdict:
+    """The paper's rule on a column's summaries (:func:`~gaussaudit.stats.summaries.paper_rule`):
+    Gaussian iff mean A² < 0.752 and mean DP p-value > 0.05."""
+    gaussian, clauses = paper_rule(metrics)
+    conditions = tuple(Condition(s.rule_name, value, s.rule.threshold, s.rule.comparison, passed, s.rule.if_passed,
+                                 s.rule.if_failed) for s, value, passed in clauses)
+    return Verdict(gaussian=gaussian, rule="paper", conditions=conditions)
 
 
 @dataclass(frozen=True)
-class PaperColumn:
+class PaperColumn(SummaryAttributes):
     """One column of the paper's Table 2: the per-feature summaries of either
-    the unnormalised or the normalised rows, and the paper's rule on them."""
+    the unnormalised or the normalised rows (``metrics``, by
+    :data:`~gaussaudit.stats.summaries.SUMMARIES` key, each also an attribute:
+    ``ad_mean``…), and the paper's rule on them."""
 
     normalized: bool
-    ad_mean: float
-    ad_pass_fraction: float
-    dp_mean_p: float
-    dp_pass_fraction: float
+    metrics: Mapping[str, float]
     verdict: Verdict
 
     @classmethod
     def of(cls, features: FeatureNormality, normalized: bool) -> "PaperColumn":
-        ok = ~features.constant
-        if not ok.any():
-            nan = float("nan")
-            return cls(normalized, nan, nan, nan, nan, paper_verdict(nan, nan))
-        a2, p = features.ad.statistic[ok], features.dp.pvalue[ok]
-        return cls(normalized, float(a2.mean()), float(features.ad.passes()[ok].mean()), float(p.mean()),
-                   float((p > DP_ALPHA).mean()), paper_verdict(float(a2.mean()), float(p.mean())))
+        metrics = summarise(features)
+        return cls(normalized, metrics, paper_verdict(metrics))
 
 
 @dataclass(frozen=True)
@@ -109,7 +98,7 @@ class WorstFeature:
 
 
 @dataclass(frozen=True)
-class AuditReport:
+class AuditReport(SummaryAttributes):
     """Everything an audit found. ``to_dict()`` gives the versioned JSON report.
 
     Summaries leave out constant features (listed in ``constant_features``);
@@ -130,17 +119,11 @@ class AuditReport:
     norm_std: float
     norm_cv: float
     features: FeatureNormality
-    ad_mean: float
-    ad_median: float
-    ad_pass_fraction: float
-    dp_mean_p: float
-    dp_median_p: float
-    dp_pass_fraction: float
-    skewness_median: float
-    skewness_median_abs: float
+    #: The per-feature summaries of the tested rows by key ("ad.mean",
+    #: "dp.pass_fraction"…, :data:`~gaussaudit.stats.summaries.SUMMARIES`); each
+    #: is also an attribute (``report.ad_mean``).
+    metrics: Mapping[str, float]
     skewness_worst: WorstFeature
-    excess_kurtosis_median: float
-    excess_kurtosis_median_abs: float
     excess_kurtosis_worst: WorstFeature
     worst_ad_features: list[WorstFeature]
     verdict: Verdict
@@ -282,9 +265,6 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     ok = ~result.constant
     if not ok.any():  # constant up to rounding (scipy's cut-off), though not bit for bit
         raise all_constant
-    a2 = result.ad.statistic[ok]
-    p = result.dp.pvalue[ok]
-    ad_mean, dp_mean = float(a2.mean()), float(p.mean())
     order = np.argsort(-np.where(ok, result.ad.statistic, -np.inf), kind="stable")[:5]
     # The paper's Table 2 pair; its rule is judged on the unnormalised column, as in its Table 1.
     columns = {name: PaperColumn.of(features, name == "normalised") for name, features in analysis.pair.items()}
@@ -304,17 +284,8 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         norm_std=norms.std,
         norm_cv=norms.cv,
         features=result,
-        ad_mean=ad_mean,
-        ad_median=float(np.median(a2)),
-        ad_pass_fraction=float(result.ad.passes()[ok].mean()),
-        dp_mean_p=dp_mean,
-        dp_median_p=float(np.median(p)),
-        dp_pass_fraction=float((p > DP_ALPHA).mean()),
-        skewness_median=float(np.median(result.dp.skewness[ok])),
-        skewness_median_abs=float(np.median(np.abs(result.dp.skewness[ok]))),
+        metrics=summarise(result),
         skewness_worst=_worst(result.dp.skewness, ok),
-        excess_kurtosis_median=float(np.median(result.dp.excess_kurtosis[ok])),
-        excess_kurtosis_median_abs=float(np.median(np.abs(result.dp.excess_kurtosis[ok]))),
         excess_kurtosis_worst=_worst(result.dp.excess_kurtosis, ok),
         worst_ad_features=[WorstFeature(int(j), float(result.ad.statistic[j])) for j in order if ok[j]],
         verdict=columns["unnormalised"].verdict,

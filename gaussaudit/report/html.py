@@ -15,6 +15,11 @@ from gaussaudit.report.table import (
     settings_summary,
     table_columns,
 )
+from gaussaudit.stats.summaries import RULE_SUMMARIES, TEST_NAMES
+
+#: The paper rule's clauses, from the summaries it judges.
+_RULE_LEGEND = ", ".join(f"{s.test.upper()}: {TEST_NAMES[s.test]} ({s.rule.statistic} {html.escape(s.rule.comparison)} "
+                         f"{s.rule.threshold:g})" for s in RULE_SUMMARIES)
 
 _CSS = """
 :root { --pass: #2f855a; --fail: #c53030; --muted: #5a6472; --rule: #d8dee6; }
@@ -209,7 +214,7 @@ Gilboa — ICLR 2026) · {_e(settings_summary(reports))}</p>
 </header>
 <main>
 {_table(columns)}
-<p class="muted">AD: Anderson–Darling (mean A² &lt; 0.752), DP: D'Agostino–Pearson (mean p &gt; 0.05); Norm. Feat.:
+<p class="muted">{_RULE_LEGEND}; Norm. Feat.:
 share of features that pass at 5 % (≈ 95 % for a true Gaussian). CV: std/mean of raw row norms. A pass means no
 departure detectable at this n, not proof; compare inputs at the same sample size.</p>
 {''.join(_details(label, r) for label, r in columns)}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Mapping
 
 import numpy as np
 
-from gaussaudit.stats import AD_CRITICAL_5PCT
 from gaussaudit.stats.headline import STATISTIC
+from gaussaudit.stats.summaries import SUMMARIES, TABLE_SUMMARIES, TEST_CONSTANTS
 
 SCHEMA = "gaussaudit.report/2"
 
@@ -23,12 +24,20 @@ def _worst(w):
     return {"feature": w.feature, "value": _num(w.value)}
 
 
+def _nest(out: dict, values: Mapping[str, float], summaries) -> dict:
+    """``values`` (by dotted key) written into ``out`` as nested blocks, in the
+    registry's order: "ad.mean" → ``out["ad"]["mean"]``."""
+    for s in summaries:
+        *groups, name = s.key.split(".")
+        block = out
+        for group in groups:
+            block = block.setdefault(group, {})
+        block[name] = _num(values[s.key])
+    return out
+
+
 def _projection(p) -> dict:
-    out = {
-        "k": p.k,
-        "ad": {"mean": _num(p.ad_mean), "pass_fraction": _num(p.ad_pass_fraction)},
-        "dp": {"mean_p": _num(p.dp_mean_p), "pass_fraction": _num(p.dp_pass_fraction)},
-    }
+    out = _nest({"k": p.k}, p.metrics, TABLE_SUMMARIES)
     if p.explained is not None:
         out["explained_variance"] = _num(p.explained)
     return out
@@ -37,7 +46,6 @@ def _projection(p) -> dict:
 def report_to_dict(report, per_feature: bool = False) -> dict:
     """Plain-Python dict of an AuditReport, ready for ``json.dumps``."""
     from gaussaudit import __version__
-    from gaussaudit.audit import DP_ALPHA
 
     cfg = report.config
     out = {
@@ -85,31 +93,6 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
             "features_tested": report.n_tested,
             "feature_space": report.feature_space,
             "effective_rank": report.effective_rank,
-            "ad": {
-                "mean": _num(report.ad_mean),
-                "median": _num(report.ad_median),
-                "pass_fraction": _num(report.ad_pass_fraction),
-                "critical_value": AD_CRITICAL_5PCT,
-                "worst_features": [_worst(w) for w in report.worst_ad_features],
-            },
-            "dp": {
-                "mean_p": _num(report.dp_mean_p),
-                "median_p": _num(report.dp_median_p),
-                "pass_fraction": _num(report.dp_pass_fraction),
-                "alpha": DP_ALPHA,
-            },
-            "moments": {
-                "skewness": {
-                    "median": _num(report.skewness_median),
-                    "median_abs": _num(report.skewness_median_abs),
-                    "worst": _worst(report.skewness_worst),
-                },
-                "excess_kurtosis": {
-                    "median": _num(report.excess_kurtosis_median),
-                    "median_abs": _num(report.excess_kurtosis_median_abs),
-                    "worst": _worst(report.excess_kurtosis_worst),
-                },
-            },
         },
         "verdict": {
             "gaussian": report.verdict.gaussian,
@@ -129,9 +112,14 @@ def report_to_dict(report, per_feature: bool = False) -> dict:
         },
         "timing": {"seconds": round(report.seconds, 4)},
     }
+    metrics = _nest(out["metrics"], report.metrics, SUMMARIES)
+    for test, constants in TEST_CONSTANTS.items():
+        metrics[test].update(constants)
+    metrics["ad"]["worst_features"] = [_worst(w) for w in report.worst_ad_features]
+    metrics["moments"]["skewness"]["worst"] = _worst(report.skewness_worst)
+    metrics["moments"]["excess_kurtosis"]["worst"] = _worst(report.excess_kurtosis_worst)
     out["verdict"]["test"] = _test(report.test) if report.test is not None else None
     out["verdict"]["tests"] = {q: _test(t) for q, t in report.tests.items()}
-    metrics = out["metrics"]
     if report.paper_columns:
         metrics["paper_table"] = {name: _paper_column(c) for name, c in report.paper_columns.items()}
     if report.moments is not None:
@@ -237,12 +225,7 @@ def _band(b) -> dict:
 
 
 def _paper_column(c) -> dict:
-    return {
-        "normalized": c.normalized,
-        "ad": {"mean": _num(c.ad_mean), "pass_fraction": _num(c.ad_pass_fraction)},
-        "dp": {"mean_p": _num(c.dp_mean_p), "pass_fraction": _num(c.dp_pass_fraction)},
-        "paper_rule": c.verdict.gaussian,
-    }
+    return {**_nest({"normalized": c.normalized}, c.metrics, TABLE_SUMMARIES), "paper_rule": c.verdict.gaussian}
 
 
 def _every_row(m) -> dict:

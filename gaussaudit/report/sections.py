@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaussaudit.report.table import format_monte_carlo_p, format_number, format_p, format_percent, format_signed
-from gaussaudit.stats import AD_CRITICAL_5PCT
+from gaussaudit.report.table import format_monte_carlo_p, format_number, format_p, format_percent, format_signed, summary_text
+from gaussaudit.stats.summaries import TABLE_SUMMARIES
 
 #: Level of the per-test marks in the projection, joint and uniformity sections.
 MARK_LEVEL = 0.05
@@ -192,14 +192,14 @@ def projections_section(report) -> Section | None:
     for p in projections:
         label = (f"random ({p.k} directions)" if p.kind == "random"
                  else f"principal (top {p.k}, {100 * p.explained:.0f}% var.)")
-        ad_ok, dp_ok = bool(p.ad_mean < AD_CRITICAL_5PCT), bool(p.dp_mean_p > 0.05)
-        rows.append((Cell(label), Cell(format_number(p.ad_mean), ad_ok), Cell(format_percent(p.ad_pass_fraction)),
-                     Cell(format_number(p.dp_mean_p), dp_ok), Cell(format_percent(p.dp_pass_fraction)),
-                     _mark(ad_ok and dp_ok)))
-        if not (ad_ok and dp_ok):
+        marks = [s.passes(p.metrics[s.key]) for s in TABLE_SUMMARIES]
+        passed = all(ok for ok in marks if ok is not None)
+        rows.append((Cell(label), *(Cell(summary_text(s, p.metrics[s.key]), ok) for s, ok in zip(TABLE_SUMMARIES, marks)),
+                     _mark(passed)))
+        if not passed:
             notes.append(_PROJECTION_FAILS[p.kind])
     return Section("projections", "Projections", f"{rows_name(report)} rows; the paper's rule on each",
-                   ("", "AD Avg.", "AD Norm.", "DP Avg.", "DP Norm.", ""), tuple(rows), notes=tuple(notes))
+                   ("", *(s.short for s in TABLE_SUMMARIES), ""), tuple(rows), notes=tuple(notes))
 
 
 def joint_section(report) -> Section | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from gaussaudit.stats import AD_CRITICAL_5PCT
+from gaussaudit.stats.summaries import RULE_SUMMARIES, TABLE_SUMMARIES, Summary
 
 
 def format_number(x: float) -> str:
@@ -101,28 +101,42 @@ def _test_ok(report, column: str | None = None) -> bool | None:
     return None if test is None else test.gaussian
 
 
-def _value(attr: str, fmt: Callable[[float], str]) -> Callable[..., str]:
-    """A row's text: ``attr`` of the report's paper column, written with ``fmt``."""
-    return lambda r, c="unnormalised": fmt(getattr(_column(r, c), attr))
+#: How a summary of each kind is written.
+FORMATS: dict[str, Callable[[float], str]] = {"number": format_number, "percent": format_percent}
 
 
-def _no_rule(r, c="unnormalised") -> None:
-    return None
+def summary_text(summary: Summary, value: float) -> str:
+    """A summary's value as every view writes it."""
+    return FORMATS[summary.kind](value)
+
+
+def _summary_row(summary: Summary) -> PaperRow:
+    """The paper table's row of one registered summary, its value taken from
+    the report's paper column."""
+    def text(r, c="unnormalised"):
+        return summary_text(summary, _column(r, c).metrics[summary.key])
+
+    def ok(r, c="unnormalised"):
+        return summary.passes(_column(r, c).metrics[summary.key])
+
+    return PaperRow(summary.table_label, text, ok, summary.short, summary.reference)
 
 
 PAPER_ROWS: tuple[PaperRow, ...] = (
     PaperRow("CV", lambda r, c="unnormalised": format_number(r.norm_cv) if c == "unnormalised" else "",
-             _no_rule, "CV", "small (thin shell)"),
-    PaperRow(f"AD Avg. (< {AD_CRITICAL_5PCT})", _value("ad_mean", format_number),
-             lambda r, c="unnormalised": bool(_column(r, c).ad_mean < AD_CRITICAL_5PCT), "AD Avg.", "≈ 0.38"),
-    PaperRow("AD Norm. Feat.", _value("ad_pass_fraction", format_percent), _no_rule, "AD Norm.", "≈ 95%"),
-    PaperRow("DP Avg. (> 0.05)", _value("dp_mean_p", format_number),
-             lambda r, c="unnormalised": bool(_column(r, c).dp_mean_p > 0.05), "DP Avg.", "≈ 0.5"),
-    PaperRow("DP Norm. Feat.", _value("dp_pass_fraction", format_percent), _no_rule, "DP Norm.", "≈ 95%"),
+             lambda r, c="unnormalised": None, "CV", "small (thin shell)"),
+    *(_summary_row(s) for s in TABLE_SUMMARIES),
     PaperRow("Gaussian?", lambda r, c="unnormalised": "✓" if _column(r, c).verdict.gaussian else "✗",
              lambda r, c="unnormalised": _column(r, c).verdict.gaussian, "Gaussian?", "paper rule: a heuristic"),
     PaperRow("Headline test", _test_text, _test_ok, "Test", "level-α test"),
 )
+
+
+def rule_legend() -> str:
+    """The paper's rule and the share columns in one line: "Gaussian: AD Avg. <
+    0.752 and DP Avg. > 0.05. Norm.: share passing at 5%."."""
+    clauses = " and ".join(f"{s.label} {s.rule.comparison} {s.rule.threshold:g}" for s in RULE_SUMMARIES)
+    return f"Gaussian: {clauses}. Norm.: share passing at 5%."
 
 
 def table_columns(columns) -> list[tuple[str, tuple]]:

@@ -17,8 +17,7 @@ from gaussaudit.report.sections import (
     report_sections,
     sampling_line,
 )
-from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, settings_summary
-from gaussaudit.stats import AD_CRITICAL_5PCT
+from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, rule_legend, settings_summary
 
 #: Eighth blocks: a bar of height h rows has 8h levels.
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -229,7 +228,7 @@ def render_terminal_track(result, console: Console | None = None) -> None:
     console.print()
     console.print(table)
     console.print()
-    console.print(f"  [dim]Gaussian: AD Avg. < {AD_CRITICAL_5PCT} and DP Avg. > 0.05. Norm.: share passing at 5%.[/dim]")
+    console.print(f"  [dim]{rule_legend()}[/dim]")
     if result.skipped:
         steps = ", ".join(str(s.step) for s in result.skipped)
         console.print(Text.assemble(("  skipped", "yellow"), f": step {steps} (could not be audited; why is on stderr)"))

@@ -6,10 +6,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from gaussaudit.report.table import format_number
+from gaussaudit.report.table import format_number, rule_legend
 from gaussaudit.report.terminal import _paper_table, _wrap
 from gaussaudit.reproduce.synthetic import PAPER_TABLE, SyntheticSettings
-from gaussaudit.stats import AD_CRITICAL_5PCT
+from gaussaudit.stats.summaries import RULE_SUMMARIES
 
 
 def render_terminal_reproduce(result, console: Console | None = None) -> None:
@@ -46,12 +46,13 @@ def render_terminal_reproduce(result, console: Console | None = None) -> None:
                 cells += ["", ""]
                 continue
             rep = rows[0].report
-            cells.append(Text(format_number(rep.ad_mean), style="green" if rep.ad_mean < AD_CRITICAL_5PCT else "red"))
-            cells.append(Text(format_number(rep.dp_mean_p), style="green" if rep.dp_mean_p > 0.05 else "red"))
+            for summary in RULE_SUMMARIES:
+                value = rep.metrics[summary.key]
+                cells.append(Text(format_number(value), style="green" if summary.passes(value) else "red"))
         table.add_row(str(epoch), *cells)
     console.print(table)
     console.print()
-    console.print("  [dim]Gaussian: AD Avg. < 0.752 and DP Avg. > 0.05. Norm.: share passing at 5%.[/dim]")
+    console.print(f"  [dim]{rule_legend()}[/dim]")
     passing = [kind for kind in s.inputs if result.run(kind, "supervised").report.verdict.gaussian]
     full = SyntheticSettings()
     if passing and (s.n < full.n or s.epochs < full.epochs):

@@ -7,12 +7,14 @@ directions are where structure such as clusters shows first.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
 from gaussaudit.stats.normality import FeatureNormality, feature_normality
 from gaussaudit.stats.qq import QQFeature, qq_samples
+from gaussaudit.stats.summaries import TABLE_SUMMARIES, SummaryAttributes, summarise
 
 _COLUMNS_PER_BLOCK = 4096
 
@@ -50,8 +52,9 @@ def project(x_fm: np.ndarray, directions: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ProjectionResult:
-    """AD/DP summaries over k projections, like the per-feature table.
+class ProjectionResult(SummaryAttributes):
+    """AD/DP summaries over k projections, like the per-feature table: the paper
+    table's summaries by key in ``metrics``, each also an attribute (``ad_mean``…).
 
     ``explained`` (principal projections only) is the share of variance the k
     directions hold.
@@ -62,26 +65,7 @@ class ProjectionResult:
     tests: FeatureNormality
     explained: float | None = None
     qq: tuple[QQFeature, ...] = ()
-
-    @property
-    def _ok(self) -> np.ndarray:
-        return ~self.tests.constant
-
-    @property
-    def ad_mean(self) -> float:
-        return float(np.mean(self.tests.ad.statistic[self._ok]))
-
-    @property
-    def ad_pass_fraction(self) -> float:
-        return float(np.mean(self.tests.ad.passes()[self._ok]))
-
-    @property
-    def dp_mean_p(self) -> float:
-        return float(np.mean(self.tests.dp.pvalue[self._ok]))
-
-    @property
-    def dp_pass_fraction(self) -> float:
-        return float(np.mean(self.tests.dp.pvalue[self._ok] > 0.05))
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 def projection_normality(x_fm: np.ndarray, directions: np.ndarray, kind: str, *, threads: int | None = None,
@@ -91,4 +75,5 @@ def projection_normality(x_fm: np.ndarray, directions: np.ndarray, kind: str, *,
     projected = project(x_fm, directions)
     tests = feature_normality(projected, axis=1, threads=threads, device=device)
     qq = qq_samples(projected, tests) if keep_qq else ()
-    return ProjectionResult(kind=kind, k=directions.shape[1], tests=tests, explained=explained, qq=qq)
+    return ProjectionResult(kind=kind, k=directions.shape[1], tests=tests, explained=explained, qq=qq,
+                            metrics=summarise(tests, TABLE_SUMMARIES))
