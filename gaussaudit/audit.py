@@ -17,7 +17,7 @@ import numpy as np
 from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
 from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io import open_dataset
+from gaussaudit.io.sources import dataset_options, open_dataset
 from gaussaudit.io.validation import check_nonfinite, check_row_count
 from gaussaudit.prep import sample_indices
 from gaussaudit.progress import Progress, SilentProgress
@@ -234,8 +234,7 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     started = time.perf_counter()
     config = configured(config, AuditConfig, options, "audit")
     progress = progress or SilentProgress()
-    dataset = open_dataset(source, key=config.key, column=config.column, columns=config.columns,
-                           exclude=config.exclude)
+    dataset = open_dataset(source, **{name: getattr(config, name, None) for name in dataset_options()})
     n_total, dim = dataset.n_rows, dataset.dim
     # The buffer is checked before the index is drawn: an index of 9e8 rows alone is 7 GB.
     n_chosen = n_total if config.sample == 0 else min(config.sample, n_total)

@@ -21,6 +21,7 @@ from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
 from gaussaudit.config import cli_spelling
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.sources import SUPPORTED_SUFFIXES
 
 EXIT_OK, EXIT_NOT_GAUSSIAN, EXIT_USAGE = 0, 1, 2
 
@@ -84,6 +85,8 @@ class Outputs:
 # Outputs fields the outputs. The order is the order --help lists them in.
 #: Defaults come from AuditConfig: the library and the CLI cannot drift apart.
 _DEFAULT = AuditConfig()
+#: What scan and compare read, from the reader registry (io.readers.READERS).
+_SUFFIXES = ", ".join(SUPPORTED_SUFFIXES)
 _SCAN_OPTIONS = [
     ("sample", int, typer.Option(_DEFAULT.sample, "--sample", "-n", help="Rows drawn uniformly (without replacement) for the tests; 0 = every row."), "config"),
     ("seed", int, typer.Option(_DEFAULT.seed, "--seed", help="Seed of the sample: same input and options, same numbers."), "config"),
@@ -334,7 +337,7 @@ def _run(body, inputs: list[str] | None = None) -> int:
 @app.command()
 @_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
 def scan(
-    paths: List[str] = typer.Argument(..., metavar="PATH", help="Files (.npy, .npz, .parquet), folders of shards or globs; several = one dataset.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help=f"Files ({_SUFFIXES}), folders of shards or globs; several = one dataset.", show_default=False),
     *,
     config: AuditConfig,
     outputs: Outputs,
@@ -375,7 +378,7 @@ def scan(
 @app.command()
 @_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
 def compare(
-    paths: List[str] = typer.Argument(..., metavar="FILE", help="One input per column: a file (.npy, .npz, .parquet), a folder of shards or a glob.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="FILE", help=f"One input per column: a file ({_SUFFIXES}), a folder of shards or a glob.", show_default=False),
     labels: Optional[List[str]] = typer.Option(None, "--label", metavar="NAME", help="Column name, once per input in order (default: the file names)."),
     *,
     config: AuditConfig,
@@ -547,7 +550,9 @@ def _file_prefixes(labels) -> list[str]:
 
     out: list[str] = []
     for label in labels:
-        label = re.sub(r"\.(npy|npz|parquet)$", "", label, flags=re.I)  # emb.npy-qq.png reads badly
+        suffix = Path(label).suffix
+        if suffix.lower() in SUPPORTED_SUFFIXES:  # emb.npy-qq.png reads badly
+            label = label[: -len(suffix)]
         base = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "input"
         name, k = base, 2
         while name in out:

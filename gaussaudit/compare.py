@@ -13,7 +13,8 @@ from typing import Sequence
 from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.config import configured, option_name
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io.sources import SUPPORTED_SUFFIXES, is_glob, is_ignored_name, natural_key
+from gaussaudit.io.readers import READERS
+from gaussaudit.io.sources import is_data_file, is_glob, is_ignored_name, natural_key
 from gaussaudit.progress import LabelledProgress, Progress, SilentProgress
 
 COMPARE_SCHEMA = "gaussaudit.compare/1"
@@ -183,7 +184,7 @@ def step_of(path: str | os.PathLike) -> int:
     (50, 1200, 500)
     """
     name = Path(path).name
-    stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in SUPPORTED_SUFFIXES else name
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in READERS else name
     found = _LAST_NUMBER.search(stem)
     if not found:
         raise GaussAuditError(
@@ -194,9 +195,7 @@ def step_of(path: str | os.PathLike) -> int:
 
 
 def _is_candidate(path: Path) -> bool:
-    if is_ignored_name(path.name):
-        return False
-    return path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES
+    return path.is_dir() and not is_ignored_name(path.name) or is_data_file(path)
 
 
 def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
@@ -219,7 +218,7 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
             children = sorted((c for c in path.iterdir() if _is_candidate(c)), key=lambda c: natural_key(c.name))
             if not children:
                 raise GaussAuditError(
-                    f"{text}: the folder holds no {', '.join(SUPPORTED_SUFFIXES)} files or step subfolders."
+                    f"{text}: the folder holds no {', '.join(READERS)} files or step subfolders."
                 )
             found.extend(os.fspath(c) for c in children)
         elif path.exists():
@@ -228,7 +227,7 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
             matches = sorted(glob.glob(text), key=natural_key)
             matches = [m for m in matches if _is_candidate(Path(m))]
             if not matches:
-                raise GaussAuditError(f"{text}: the pattern matches no {', '.join(SUPPORTED_SUFFIXES)} files or folders.")
+                raise GaussAuditError(f"{text}: the pattern matches no {', '.join(READERS)} files or folders.")
             found.extend(matches)
         else:
             raise GaussAuditError(f"{text}: no such file or folder.")

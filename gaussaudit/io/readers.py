@@ -19,6 +19,39 @@ CHUNK_VALUES = 1 << 23
 NPZ_DEFAULT_KEYS = ("embeddings", "embedding", "emb", "features")
 
 
+#: The file readers by suffix (:func:`reader`): supported suffixes, help texts
+#: and error messages are derived from it.
+READERS: dict[str, type] = {}
+
+
+def reader(suffix: str, **options: str):
+    """Register a Shard class as the reader of ``suffix`` files.
+
+    ``options``: the dataset options it takes, each with what it does ("picks
+    an array inside .npz files", for the message when it is given and no such
+    file is). Each is a keyword of its constructor, of
+    :func:`~gaussaudit.io.sources.open_dataset` and a field of AuditConfig.
+    A new format is a Shard subclass with this decorator: the suffix is then
+    read in files, folders and globs, and named in help and errors."""
+    def register(cls):
+        cls.suffix, cls.options = suffix, options
+        READERS[suffix] = cls
+        return cls
+    return register
+
+
+def suffix_list(conjunction: str = "or") -> str:
+    """The supported suffixes in words: ".npy, .npz or .parquet".
+
+    Examples
+    --------
+    >>> suffix_list(), suffix_list("and")
+    ('.npy, .npz or .parquet', '.npy, .npz and .parquet')
+    """
+    *head, last = READERS
+    return f"{', '.join(head)} {conjunction} {last}" if head else last
+
+
 def chunk_rows(dim: int) -> int:
     return max(1, CHUNK_VALUES // max(dim, 1))
 
@@ -37,6 +70,9 @@ class Shard:
     layout: str = "array"
     #: What ``gaussaudit extract`` recorded about the file (model, weights' SHA-256…), if it wrote it.
     provenance: dict | None = None
+    #: The file suffix a registered reader reads, and the dataset options it takes (:func:`reader`).
+    suffix: str = ""
+    options: dict = {}
 
     def chunks(self) -> Iterator[np.ndarray]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -80,6 +116,7 @@ def _read_npy_header(fh, source: str):
         raise GaussAuditError(f"{source}: is not a valid .npy array file (damaged header: {_damage(exc)}).") from None
 
 
+@reader(".npy")
 class NpyShard(Shard):
     """A ``.npy`` file, read a chunk of rows at a time.
 
@@ -132,6 +169,7 @@ class NpyShard(Shard):
             raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
 
 
+@reader(".npz", key="picks an array inside .npz files")
 class NpzShard(Shard):
     """One array of a ``.npz`` archive (compressed members cannot be mapped, so
     the member is decompressed once when its chunks are first asked for)."""
@@ -228,6 +266,8 @@ def _open_parquet(path):
     return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
 
 
+@reader(".parquet", column="picks columns of parquet files", columns="picks columns of parquet files",
+        exclude="picks columns of parquet files")
 class ParquetShard(Shard):
     """A parquet file: one list / fixed-size-list column of embeddings, found
     automatically or named with ``column``, or else one feature per column

@@ -12,10 +12,11 @@ import numpy as np
 
 from gaussaudit.config import option_name
 from gaussaudit.errors import GaussAuditError
-from gaussaudit.io.readers import ArrayShard, NpyShard, NpzShard, ParquetShard, Shard
+from gaussaudit.io.readers import READERS, ArrayShard, Shard, suffix_list
 from gaussaudit.io.validation import check_row_count
 
-SUPPORTED_SUFFIXES = (".npy", ".npz", ".parquet")
+#: The suffixes of the readers registered at import (io.readers.READERS).
+SUPPORTED_SUFFIXES = tuple(READERS)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -34,8 +35,10 @@ def natural_key(text: str):
     return [(0, int(tok), "") if tok.isdigit() else (1, 0, tok) for tok in re.split(r"(\d+)", text) if tok]
 
 
-def _is_shard_file(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_SUFFIXES and not is_ignored_name(path.name)
+def is_data_file(path: Path) -> bool:
+    """The one "is this data?" rule: a registered reader's suffix, not a hidden
+    or bookkeeping name."""
+    return path.suffix.lower() in READERS and not is_ignored_name(path.name)
 
 
 def walk_files(root: Path, wanted) -> list[Path]:
@@ -68,10 +71,10 @@ def walk_files(root: Path, wanted) -> list[Path]:
 
 
 def _folder_files(folder: Path) -> list[Path]:
-    found = walk_files(folder, lambda name: _is_shard_file(Path(name)))
+    found = walk_files(folder, lambda name: is_data_file(Path(name)))
     if not found:
         raise GaussAuditError(
-            f"{folder}: the folder holds no {', '.join(SUPPORTED_SUFFIXES)} files."
+            f"{folder}: the folder holds no {', '.join(READERS)} files."
         )
     return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
@@ -85,7 +88,7 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
-        raise GaussAuditError("no input given: name at least one .npy, .npz or .parquet file, folder or glob.")
+        raise GaussAuditError(f"no input given: name at least one {suffix_list()} file, folder or glob.")
     files: list[Path] = []
     for raw in paths:
         text = os.fspath(raw)
@@ -101,16 +104,16 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
         elif path.exists():
             if not path.is_file():
                 raise GaussAuditError(f"{text}: is not a regular file (a FIFO, device or socket); gaussaudit reads "
-                                      ".npy, .npz and .parquet files.")
+                                      f"{suffix_list('and')} files.")
             files.append(path)
         elif os.path.islink(text):
             raise GaussAuditError(f"{text}: is a symbolic link that leads nowhere (its target is missing, or the "
                                   "links form a loop).")
         elif is_glob(text):
             matches = [Path(m) for m in glob.glob(text, recursive=True)]
-            matches = [m for m in matches if m.is_file() and _is_shard_file(m)]
+            matches = [m for m in matches if m.is_file() and is_data_file(m)]
             if not matches:
-                raise GaussAuditError(f"{text}: the pattern matches no {', '.join(SUPPORTED_SUFFIXES)} files.")
+                raise GaussAuditError(f"{text}: the pattern matches no {', '.join(READERS)} files.")
             files.extend(sorted(matches, key=lambda p: natural_key(p.as_posix())))
         else:
             raise GaussAuditError(f"{text}: no such file or folder.")
@@ -123,20 +126,17 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return files
 
 
-def _open_shard(path: Path, key: str | None, column: str | None, columns: tuple[str, ...] | None = None,
-                exclude: tuple[str, ...] = ()) -> Shard:
-    suffix = path.suffix.lower()
+def _open_shard(path: Path, options: dict) -> Shard:
+    """The registered reader of ``path``'s suffix, given the options it takes
+    (those not given keep the reader's defaults)."""
     if not os.access(path, os.R_OK):
         raise GaussAuditError(f"{path}: cannot be read (permission denied).")
-    if suffix == ".npy":
-        return NpyShard(str(path))
-    if suffix == ".npz":
-        return NpzShard(str(path), key=key)
-    if suffix == ".parquet":
-        return ParquetShard(str(path), column=column, columns=columns, exclude=exclude)
-    raise GaussAuditError(
-        f"{path}: unknown file type '{path.suffix or '(none)'}'; gaussaudit reads {', '.join(SUPPORTED_SUFFIXES)}."
-    )
+    read = READERS.get(path.suffix.lower())
+    if read is None:
+        raise GaussAuditError(
+            f"{path}: unknown file type '{path.suffix or '(none)'}'; gaussaudit reads {', '.join(READERS)}."
+        )
+    return read(str(path), **{name: value for name, value in options.items() if name in read.options})
 
 
 @dataclass
@@ -186,33 +186,44 @@ class Dataset:
             offset += shard.n_rows
 
 
-def open_dataset(source, *, key: str | None = None, column: str | None = None,
-                 columns: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()) -> Dataset:
+def dataset_options() -> tuple[str, ...]:
+    """Every option a registered reader takes (``key``, ``column``…)."""
+    return tuple(dict.fromkeys(name for read in READERS.values() for name in read.options))
+
+
+def open_dataset(source, **options) -> Dataset:
     """Open files, folders, globs or an in-memory 2-D array as one dataset.
 
-    ``column`` names the parquet list column of embeddings; ``columns`` and
-    ``exclude`` choose the feature columns of wide parquet files.
+    ``options`` go to the readers that declare them (:func:`dataset_options`):
+    ``key`` picks the array of ``.npz`` files, ``column`` the parquet list
+    column of embeddings, ``columns`` and ``exclude`` the feature columns of
+    wide parquet files. An option given for a format none of the files has is
+    an error.
 
     Every shard's header is read and checked before any data: a wrong dtype,
     shape or dimension mismatch fails fast, naming the file.
     """
+    unknown = sorted(set(options) - set(dataset_options()))
+    if unknown:
+        raise GaussAuditError(f"unknown dataset option {', '.join(unknown)}; the readers take "
+                              f"{', '.join(dataset_options())}.")
+    given = {name: value for name, value in options.items() if value is not None and not (
+        isinstance(value, (tuple, list)) and len(value) == 0)}
     in_memory = isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, os.PathLike))
     if isinstance(source, np.ndarray) or in_memory:
         shards: list[Shard] = [ArrayShard(source)]
     else:
         files = resolve_paths(source)
-        if column is not None and (columns is not None or exclude):
+        if "column" in given and ("columns" in given or "exclude" in given):
             raise GaussAuditError(f"{option_name('column')} names one list column of embeddings; {option_name('columns')} "
                                   f"and {option_name('exclude')} choose one-value-per-row feature columns: give one "
                                   "or the other.")
-        shards = [_open_shard(f, key, column, columns, exclude) for f in files]
+        shards = [_open_shard(f, given) for f in files]
         suffixes = {f.suffix.lower() for f in files}
-        if key is not None and ".npz" not in suffixes:
-            raise GaussAuditError(f"{option_name('key')} picks an array inside .npz files, and no .npz file was given.")
-        for option, given in (("column", column is not None), ("columns", columns is not None),
-                              ("exclude", bool(exclude))):
-            if given and ".parquet" not in suffixes:
-                raise GaussAuditError(f"{option_name(option)} picks columns of parquet files, and no .parquet file was given.")
+        for suffix, read in READERS.items():
+            for name, what in read.options.items():
+                if name in given and suffix not in suffixes:
+                    raise GaussAuditError(f"{option_name(name)} {what}, and no {suffix} file was given.")
     first = shards[0]
     for s in shards[1:]:
         if s.dim != first.dim:
