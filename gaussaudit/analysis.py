@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gaussaudit.config import option_name, option_set
+from gaussaudit.errors import option_name, option_set
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band

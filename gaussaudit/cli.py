@@ -19,8 +19,7 @@ from rich.markup import escape
 
 from gaussaudit import __version__
 from gaussaudit.audit import AuditConfig, audit
-from gaussaudit.config import cli_spelling
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, cli_spelling
 from gaussaudit.io.sources import SUPPORTED_SUFFIXES
 
 EXIT_OK, EXIT_NOT_GAUSSIAN, EXIT_USAGE = 0, 1, 2

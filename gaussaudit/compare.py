@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Sequence
 
 from gaussaudit.audit import AuditConfig, AuditReport, audit
-from gaussaudit.config import configured, option_name
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.config import configured
+from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.readers import READERS
 from gaussaudit.io.sources import is_data_file, is_glob, is_ignored_name, natural_key
 from gaussaudit.progress import LabelledProgress, Progress, SilentProgress

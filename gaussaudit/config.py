@@ -1,70 +1,19 @@
 """Options: ``AuditConfig``, how every entry point takes and checks its options,
 and how an error names an option.
 
-An option is spelt the way its user typed it: ``sample`` when the library raised
-(``audit(x, sample=5)``), ``--sample`` when the CLI did (``gaussaudit scan -n 5``).
-The CLI turns the second spelling on for the command it runs
-(:func:`cli_spelling`); everything else says :func:`option_name`.
+An error names an option the way its user typed it (:func:`~gaussaudit.errors.option_name`):
+``sample`` when the library raised (``audit(x, sample=5)``), ``--sample`` when the
+CLI did (``gaussaudit scan -n 5``).
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, cli_spelling, option_name, option_set  # noqa: F401  (API)
 
 RULES = ("paper",)
-
-_CLI_SPELLING = contextvars.ContextVar("gaussaudit_cli_spelling", default=False)
-
-#: Fields whose CLI flag is not ``--`` + the field with dashes.
-_FLAGS = {"inputs": "--input", "json_path": "--json", "labels": "--label"}
-
-
-@contextlib.contextmanager
-def cli_spelling():
-    """Within this block, errors name options as CLI flags (``--mv-sample``)."""
-    token = _CLI_SPELLING.set(True)
-    try:
-        yield
-    finally:
-        _CLI_SPELLING.reset(token)
-
-
-def option_name(field: str) -> str:
-    """An option as the user wrote it: the library parameter or the CLI flag.
-
-    Examples
-    --------
-    >>> option_name("mv_sample")
-    'mv_sample'
-    >>> with cli_spelling():
-    ...     option_name("mv_sample")
-    '--mv-sample'
-    """
-    if not _CLI_SPELLING.get():
-        return field
-    return _FLAGS.get(field, "--" + field.replace("_", "-"))
-
-
-def option_set(field: str, value=True) -> str:
-    """An option given a value: ``sample=0`` / ``--sample 0``; ``overwrite=True`` / ``--overwrite``.
-
-    Examples
-    --------
-    >>> option_set("sample", 0), option_set("overwrite"), option_set("key", "NAME")
-    ('sample=0', 'overwrite=True', "key='NAME'")
-    >>> with cli_spelling():
-    ...     option_set("sample", 0), option_set("overwrite"), option_set("key", "NAME")
-    ('--sample 0', '--overwrite', '--key NAME')
-    """
-    if not _CLI_SPELLING.get():
-        return f"{field}={value!r}"
-    return option_name(field) if value is True else f"{option_name(field)} {value}"
-
 
 def configured(config, default_type, options: dict, what: str):
     """``config`` (or a default ``default_type()``) with keyword ``options``

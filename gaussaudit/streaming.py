@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.sources import Dataset
 from gaussaudit.prep import l2_normalize, row_norms
 from gaussaudit.progress import Progress, SilentProgress

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gaussaudit import AuditConfig, GaussAuditError, audit
-from gaussaudit.config import cli_spelling, option_name, option_set
+from gaussaudit.errors import cli_spelling, option_name, option_set
 from gaussaudit.extract.api import ExtractConfig, extract
 
 from conftest import run_cli_many, save_npy

@@ -106,7 +106,7 @@ def test_simclr_layouts_load_every_backbone_tensor(layout, simclr_checkpoints, r
     if layout == "bare_with_classifier":
         assert "ignored 2 other tensors: fc.weight, fc.bias" in report
     if layout in ("backbone_fc_head", "encoder_projector", "model_convnet_bnhead"):
-        assert "projection head" in report and "ignored; --head embeds through it" in report
+        assert "projection head" in report and "ignored; head=True embeds through it" in report
     if layout == "module_encoder_q_k":
         assert "module.encoder_k." in report  # the momentum copy is named, not used
 
@@ -204,9 +204,9 @@ def test_model_names_and_weights_are_checked():
         load_model("vit-b-32x", checkpoint="x.pt")
     with pytest.raises(GaussAuditError, match="Did you mean: simclr-resnet18"):
         load_model("simclr-resnet19", checkpoint="x.pt")
-    with pytest.raises(GaussAuditError, match="needs weights.*--checkpoint"):
+    with pytest.raises(GaussAuditError, match="needs weights.*checkpoint='PATH'"):
         load_model("simclr-resnet50")
-    with pytest.raises(GaussAuditError, match="needs weights.*--pretrained TAG.*openai"):
+    with pytest.raises(GaussAuditError, match="needs weights.*pretrained='TAG'.*openai"):
         load_model("ViT-B-32")
     with pytest.raises(GaussAuditError, match="not a tag of ViT-B-32.*laion2b_s34b_b79k"):
         load_model("ViT-B-32", pretrained="laion2b_s34b_b97k")
@@ -271,7 +271,7 @@ def test_open_clip_rejects_a_checkpoint_of_another_model(simclr_checkpoints, tmp
         load_model("ViT-B-32", checkpoint=garbage)
     with pytest.raises(GaussAuditError, match="image tower of ViT-B-32 is incomplete"):
         load_model("ViT-B-32", checkpoint=simclr_checkpoints["bare_with_classifier"])
-    with pytest.raises(GaussAuditError, match="either --pretrained TAG or --checkpoint PATH"):
+    with pytest.raises(GaussAuditError, match="either pretrained='TAG' or checkpoint='PATH'"):
         load_model("ViT-B-32", pretrained="openai", checkpoint=simclr_checkpoints["other"])
 
 
@@ -317,7 +317,7 @@ def test_resume_reuses_finished_shards_and_refuses_other_settings(simclr_checkpo
     assert not out.exists() and store.finished_shards() == {0, 1}
 
     # Without --resume the finished work is neither lost nor silently reused.
-    with pytest.raises(GaussAuditError, match="left 2 finished shards.*--resume"):
+    with pytest.raises(GaussAuditError, match="left 2 finished shards.*resume=True"):
         extract(**common, checkpoint=ckpt, out=out, batch_size=4)
     # Other weights: refused, naming what differs.
     with pytest.raises(GaussAuditError, match=r"other settings.*checkpoint \(SHA-256\) was [0-9a-f]{12}…, now [0-9a-f]{12}…"):
@@ -360,7 +360,7 @@ def test_out_of_memory_suggests_a_smaller_batch(image_folder, tmp_path):
     dataset = ImageFolderDataset(image_folder, READABLE_IMAGES, tiny)
     store = ExtractStore(tmp_path / "x.parquet")
     store.parts.mkdir()
-    with pytest.raises(GaussAuditError, match=r"ran out of memory at --batch-size 8; try --batch-size 4.*--resume"):
+    with pytest.raises(GaussAuditError, match=r"ran out of memory at batch_size=8; try batch_size=4.*resume=True"):
         runner.encode_shards(fake, dataset, Collate(), [(0, range(len(READABLE_IMAGES)))], shard_size=100,
                              keys=READABLE_IMAGES, store=store, device=torch.device("cpu"), precision="fp32",
                              batch_size=8, workers=0)
@@ -467,6 +467,6 @@ def test_a_deeper_resnet_is_not_accepted_as_resnet18(tmp_path):
         load_model("simclr-resnet18", checkpoint=path)
     message = str(info.value)
     assert "have no place in simclr-resnet18" in message and "3/4/6/3 blocks" in message
-    assert "--allow-partial" in message
+    assert "allow_partial=True" in message
     loaded = load_model("simclr-resnet18", checkpoint=path, allow_partial=True)
-    assert any(line.startswith("--allow-partial: ignored") for line in loaded.report), loaded.report
+    assert any(line.startswith("allow_partial=True: ignored") for line in loaded.report), loaded.report

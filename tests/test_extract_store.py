@@ -65,7 +65,7 @@ def test_resume_matches_the_manifest_only(tmp_path):
     store.open_parts(SETTINGS, resume=False)
     store.write_shard(0, ["a"], np.ones((1, 2), np.float32))
     (store.parts / ".shard_000001.parquet.x1y2.tmp").write_bytes(b"half a file")  # a kill mid-write
-    with pytest.raises(GaussAuditError, match="left 1 finished shard here.*--resume"):
+    with pytest.raises(GaussAuditError, match="left 1 finished shard here.*resume=True"):
         store.check_targets(resume=False)
     store.check_targets(resume=True)
     assert store.open_parts(SETTINGS, resume=True) == {0}
@@ -80,7 +80,7 @@ def test_resume_matches_the_manifest_only(tmp_path):
 
 def test_outputs_are_never_overwritten_without_asking(tmp_path):
     (tmp_path / "emb.npy").write_bytes(b"precious")
-    with pytest.raises(GaussAuditError, match="already exists; pass --overwrite"):
+    with pytest.raises(GaussAuditError, match="already exists; pass overwrite=True"):
         ExtractStore(tmp_path / "emb.npy").check_targets(resume=False)
     (tmp_path / "new.npy.json").write_text("{}")  # the sidecar counts too
     with pytest.raises(GaussAuditError, match="new.npy.json: already exists"):

@@ -267,7 +267,7 @@ def test_float32_sorting_kernel_equals_float64_on_the_same_values():
 def test_sample_too_big_for_memory_fails_before_reading(tmp_path, monkeypatch):
     np.save(tmp_path / "x.npy", np.zeros((100, 8), dtype=np.float32))
     monkeypatch.setattr(streaming, "_available_memory", lambda: 1000)
-    with pytest.raises(GaussAuditError, match=r"--sample 0 keeps every row: 100 × 8 values as float32 need"):
+    with pytest.raises(GaussAuditError, match=r"sample=0 keeps every row: 100 × 8 values as float32 need"):
         audit(str(tmp_path / "x.npy"), sample=0)
 
 
@@ -283,7 +283,7 @@ def test_memory_guard_comes_before_the_sample_index(tmp_path, monkeypatch):
         raise AssertionError("the sample index was drawn before the memory check")
 
     monkeypatch.setattr(audit_module, "sample_indices", no_index)
-    with pytest.raises(GaussAuditError, match=r"x\.npy: --sample 50 keeps 50 rows: 50 × 8 values"):
+    with pytest.raises(GaussAuditError, match=r"x\.npy: sample=50 keeps 50 rows: 50 × 8 values"):
         audit(str(tmp_path / "x.npy"), sample=50)
 
 

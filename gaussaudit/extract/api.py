@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gaussaudit.config import check_choice, check_int_option, configured, option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.config import check_choice, check_int_option, configured
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.extract._deps import require_extract_packages
 from gaussaudit.extract.inputs import (
     Collate,

@@ -12,8 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from gaussaudit.config import option_name
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.sources import natural_key, walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")

@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.extract._deps import open_clip_available, require_extract_packages
 
 #: SimCLR backbones: name → (torchvision architecture, embedding dimension).

@@ -13,8 +13,7 @@ import urllib.parse
 
 import open_clip
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.extract.checkpoints import check_checkpoint_path, sha256_file, unreadable_checkpoint_message
 from gaussaudit.extract.models import LoadedModel, weights_needed_message
 

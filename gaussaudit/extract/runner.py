@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.extract.api import PRECISIONS
 from gaussaudit.extract.inputs import Batch
 

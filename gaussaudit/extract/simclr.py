@@ -19,8 +19,7 @@ from collections import Counter
 import torch
 from torch import nn
 
-from gaussaudit.config import option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_set
 from gaussaudit.extract.checkpoints import find_state_dict, read_checkpoint, sha256_file
 from gaussaudit.extract.models import SIMCLR_MODELS, LoadedModel
 

@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.writers import _atomic, check_writable
 
 OUTPUT_SUFFIXES = (".parquet", ".npy")

@@ -8,8 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.extract_store import provenance_from_parquet, provenance_from_sidecar
 from gaussaudit.io.validation import check_dtype, check_shape
 

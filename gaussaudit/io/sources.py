@@ -10,8 +10,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from gaussaudit.config import option_name
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.readers import READERS, ArrayShard, Shard, suffix_list
 from gaussaudit.io.validation import check_row_count
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaussaudit.config import option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_set
 
 #: Fewest rows an audit accepts: the D'Agostino-Pearson kurtosis approximation
 #: needs 20 samples.

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaussaudit.config import option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_set
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:

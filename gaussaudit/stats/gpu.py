@@ -17,8 +17,7 @@ import warnings
 
 import numpy as np
 
-from gaussaudit.config import option_name, option_set
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.stats.normality import _FAR_TAIL as _FAR_TAIL_NP
 from gaussaudit.stats.normality import _SQRT1_2 as _SQRT1_2_NP
 from gaussaudit.stats.normality import (

@@ -153,8 +153,8 @@ def summarise(features: FeatureNormality, summaries=SUMMARIES) -> dict[str, floa
     >>> from gaussaudit.stats import feature_normality
     >>> x = np.random.default_rng(0).standard_normal((16, 2000))   # 16 features
     >>> values = summarise(feature_normality(x, axis=1))
-    >>> round(values["dp.pass_fraction"], 4), values["ad.mean"] < AD_CRITICAL_5PCT
-    (1.0, True)
+    >>> list(values)[:3], values["ad.mean"] < AD_CRITICAL_5PCT
+    (['ad.mean', 'ad.median', 'ad.pass_fraction'], True)
     """
     ok = ~features.constant
     if not ok.any():
