@@ -14,3 +14,34 @@ def test_ruff_finds_nothing():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_renderers_declare_what_they_render():
+    """Every public renderer's first parameter has a type hint, and the hints
+    name real classes (they are checked for type checkers only, so a typo would
+    go unnoticed at run time)."""
+    import importlib
+    import inspect
+    import typing
+
+    from gaussaudit.audit import AuditReport
+    from gaussaudit.compare import Comparison, Track
+    from gaussaudit.reproduce.synthetic import SyntheticResult
+
+    names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "SyntheticResult": SyntheticResult}
+    modules = ["gaussaudit.report.json", "gaussaudit.report.terminal", "gaussaudit.report.markdown",
+               "gaussaudit.report.html", "gaussaudit.report.sections", "gaussaudit.report.figures",
+               "gaussaudit.reproduce.report"]
+    checked = 0
+    for module_name in modules:
+        module = importlib.import_module(module_name)
+        for name, fn in vars(module).items():
+            if name.startswith("_") or not inspect.isfunction(fn) or fn.__module__ != module_name:
+                continue
+            first = next(iter(inspect.signature(fn).parameters), None)
+            if first not in ("report", "reports", "columns", "comparison", "result"):
+                continue
+            hints = typing.get_type_hints(fn, localns=names)
+            assert first in hints, f"{module_name}.{name}({first}) has no type hint"
+            checked += 1
+    assert checked >= 25

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.report.table import norm_display_range
 from gaussaudit.stats import AD_CRITICAL_5PCT, NULL_MAX_N, ad_null_statistics
+from gaussaudit.stats.summaries import DP_ALPHA
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
+    from gaussaudit.compare import Track
+    from gaussaudit.reproduce.synthetic import SyntheticResult
 
 PLOT_EXTRA = "pip install 'gaussaudit[plot]'"
 #: Simulated samples in the A² null distribution (seeded: same figure every run).
@@ -98,7 +105,7 @@ class FigureImage:
 # one report
 
 
-def draw_qq(report, features=None, unit: str = "feature"):
+def draw_qq(report: AuditReport, features=None, unit: str = "feature"):
     """QQ plots of the best, median and worst feature by A², standardised, with
     the y = x line and a pointwise 95 % band for a Gaussian sample of the same n.
     ``features`` (default the report's) may be projections' order statistics."""
@@ -131,7 +138,7 @@ def draw_qq(report, features=None, unit: str = "feature"):
     return fig
 
 
-def draw_norms(report, bins: int = 80):
+def draw_norms(report: AuditReport, bins: int = 80):
     """Histogram of raw row norms over every row, relative to their mean, on an
     axis from 0: a thin shell is a narrow peak at 1, far from 0, whatever the
     scale of the embeddings, so models compare by eye."""
@@ -160,7 +167,7 @@ def draw_norms(report, bins: int = 80):
     return fig
 
 
-def draw_pvalues(report, bins: int = 20):
+def draw_pvalues(report: AuditReport, bins: int = 20):
     """Histogram (density) of per-feature D'Agostino-Pearson p-values against
     the uniform density a Gaussian gives, with the 0.05 level."""
     p = report.features.dp.pvalue
@@ -170,11 +177,11 @@ def draw_pvalues(report, bins: int = 20):
     density, edges = np.histogram(p, bins=bins, range=(0.0, 1.0), density=True)
     ax.stairs(density, edges, fill=True, color=DATA, alpha=0.85, label=f"{p.size:,} features")
     ax.axhline(1.0, color=REFERENCE, linestyle="--", linewidth=1.5, label="uniform: what a Gaussian gives")
-    ax.axvline(0.05, color=THRESHOLD, linewidth=1.2, label="p = 0.05")
+    ax.axvline(DP_ALPHA, color=THRESHOLD, linewidth=1.2, label=f"p = {DP_ALPHA}")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, max(2.0, density.max() * 1.1))
     ax.set_title(f"D'Agostino–Pearson p-values per feature: mean {report.dp_mean_p:.3g}, "
-                 f"{100 * report.dp_pass_fraction:.1f}% > 0.05", fontsize=10)
+                 f"{100 * report.dp_pass_fraction:.1f}% > {DP_ALPHA}", fontsize=10)
     ax.set_xlabel("p-value")
     ax.set_ylabel("density")
     _legend_below(fig, ax)
@@ -187,7 +194,7 @@ def ad_null(n: int) -> np.ndarray:
     return ad_null_statistics(n, replicates=NULL_REPLICATES, seed=NULL_SEED)
 
 
-def draw_ad_null(report, null: np.ndarray | None = None):
+def draw_ad_null(report: AuditReport, null: np.ndarray | None = None):
     """Per-feature A² against its null distribution (simulated Gaussian samples),
     with the 5 % critical value and the mean A² the rule judges."""
     a2 = report.features.ad.statistic
@@ -221,7 +228,7 @@ def draw_ad_null(report, null: np.ndarray | None = None):
     return fig
 
 
-def report_figures(report, null_cache: dict | None = None) -> list[FigureImage]:
+def report_figures(report: AuditReport, null_cache: dict | None = None) -> list[FigureImage]:
     """Every figure of one report, in the order the HTML shows them.
 
     ``null_cache`` maps a sample size to its simulated null, so a comparison of
@@ -261,7 +268,7 @@ def report_figures(report, null_cache: dict | None = None) -> list[FigureImage]:
 # along training
 
 
-def draw_track(result):
+def draw_track(result: Track):
     """AD mean, DP mean p, CV and the pass fractions against step, with the
     thresholds as lines: the paper's "Gaussianity tests along training" figure."""
     points = result.points
@@ -292,7 +299,7 @@ def draw_track(result):
     ax_ad.set_ylabel("mean A²")
     # A linear p axis: the rule's question is "above 0.05?", and p-values of
     # 1e-90 and 1e-3 are the same answer; a log axis would squash 0.05-1 flat.
-    series(ax_dp, [r.dp_mean_p for r in reports], 0.05, "0.05: Gaussian above")
+    series(ax_dp, [r.dp_mean_p for r in reports], DP_ALPHA, f"{DP_ALPHA}: Gaussian above")
     ax_dp.set_ylim(0, 1.0 if max(r.dp_mean_p for r in reports) > 0.55 else 0.6)
     ax_dp.set_title("DP Avg. (mean p-value)", fontsize=10)
     ax_dp.set_ylabel("mean p-value")
@@ -327,7 +334,7 @@ def draw_track(result):
     return fig
 
 
-def track_png(result) -> bytes:
+def track_png(result: Track) -> bytes:
     """:func:`draw_track` as PNG bytes (``gaussaudit track --plot``)."""
     return png(draw_track(result))
 
@@ -339,7 +346,7 @@ def track_png(result) -> bytes:
 INPUT_COLOURS = {"laplace": DATA, "gmm": SECOND, "binary": "#6b46c1"}
 
 
-def draw_reproduce(result):
+def draw_reproduce(result: SyntheticResult):
     """The track figure's four panels (AD avg, DP avg, CV, pass fractions) along
     InfoNCE training, one line per input; filled markers are audits the paper's
     rule calls Gaussian, hollow ones are not. The supervised baseline is drawn
@@ -380,8 +387,8 @@ def draw_reproduce(result):
         ax_ad.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax_ad.set_title("AD Avg. (mean A²)", fontsize=10)
     ax_ad.set_ylabel("mean A²" + (", log scale" if log_ad else ""))
-    ax_dp.axhline(0.05, color=THRESHOLD, linestyle="--", linewidth=1.2)
-    ax_dp.annotate("0.05: Gaussian above", (0.99, 0.05), xycoords=("axes fraction", "data"), ha="right",
+    ax_dp.axhline(DP_ALPHA, color=THRESHOLD, linestyle="--", linewidth=1.2)
+    ax_dp.annotate(f"{DP_ALPHA}: Gaussian above", (0.99, DP_ALPHA), xycoords=("axes fraction", "data"), ha="right",
                    va="bottom", fontsize=8, color=THRESHOLD)
     ax_dp.set_ylim(0, 0.6 if max(r.report.dp_mean_p for r in result.runs) <= 0.55 else 1.0)
     ax_dp.set_title("DP Avg. (mean p-value)", fontsize=10)
@@ -410,6 +417,6 @@ def draw_reproduce(result):
     return fig
 
 
-def reproduce_png(result) -> bytes:
+def reproduce_png(result: SyntheticResult) -> bytes:
     """:func:`draw_reproduce` as PNG bytes (``gaussaudit reproduce synthetic --plot``)."""
     return png(draw_reproduce(result))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import html
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Sequence
 
 from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections
 from gaussaudit.report.table import (
@@ -16,6 +17,9 @@ from gaussaudit.report.table import (
     table_columns,
 )
 from gaussaudit.stats.summaries import RULE_SUMMARIES, TEST_NAMES
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
 
 #: The paper rule's clauses, from the summaries it judges.
 _RULE_LEGEND = ", ".join(f"{s.test.upper()}: {TEST_NAMES[s.test]} ({s.rule.statistic} {html.escape(s.rule.comparison)} "
@@ -71,7 +75,7 @@ def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def _table(columns) -> str:
+def _table(columns: Sequence[tuple[str, AuditReport]]) -> str:
     """The paper's table, its columns as :func:`~gaussaudit.report.table.table_columns` chooses."""
     table = table_columns(columns)
     head = "".join(f"<th>{_e(header)}</th>" for header, _ in table)
@@ -111,7 +115,7 @@ def _section_body(section: Section) -> str:
     return "".join(parts)
 
 
-def _sections(columns) -> str:
+def _sections(columns: Sequence[tuple[str, AuditReport]]) -> str:
     """Every section of every input; with several inputs, each section's inputs
     side by side (one grid column each)."""
     per_input = [{s.key: s for s in report_sections(report)} for _, report in columns]
@@ -161,7 +165,7 @@ def _figure(img, label: str) -> str:
             f"<figcaption>{_e(img.caption)}</figcaption></figure>")
 
 
-def _figures(columns, images) -> str:
+def _figures(columns: Sequence[tuple[str, AuditReport]], images) -> str:
     """One input: its figures in a two-column grid. Several: each figure's
     inputs side by side, one grid column per input."""
     if len(columns) == 1:
@@ -180,7 +184,7 @@ def _figures(columns, images) -> str:
     return "".join(parts)
 
 
-def render_html(columns, title: str = "gaussaudit report", images=None) -> str:
+def render_html(columns: Sequence[tuple[str, AuditReport]], title: str = "gaussaudit report", images=None) -> str:
     """The whole page for ``columns`` (``(label, AuditReport)`` pairs): table,
     verdicts, every section the scan computed, then the figures; several inputs
     sit side by side.

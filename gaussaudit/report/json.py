@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from gaussaudit.stats.headline import STATISTIC
 from gaussaudit.stats.summaries import SUMMARIES, TABLE_SUMMARIES, TEST_CONSTANTS
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
 
 SCHEMA = "gaussaudit.report/2"
 
@@ -43,7 +46,7 @@ def _projection(p) -> dict:
     return out
 
 
-def report_to_dict(report, per_feature: bool = False) -> dict:
+def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
     """Plain-Python dict of an AuditReport, ready for ``json.dumps``."""
     from gaussaudit import __version__
 
@@ -243,5 +246,5 @@ def _every_row(m) -> dict:
     return out
 
 
-def render_json(report, per_feature: bool = False) -> str:
+def render_json(report: AuditReport, per_feature: bool = False) -> str:
     return json.dumps(report_to_dict(report, per_feature=per_feature), indent=2, ensure_ascii=False) + "\n"

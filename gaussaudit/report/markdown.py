@@ -3,8 +3,13 @@ pull-request comments: a heading, the paper's table, then every section the scan
 computed (:func:`~gaussaudit.report.sections.report_sections`)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections, sampling_line
 from gaussaudit.report.table import PAPER_ROWS, settings_summary, table_columns
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
 
 
 def _cell(text: str) -> str:
@@ -18,7 +23,7 @@ def _table(header, rows) -> list[str]:
             *("| " + " | ".join(_cell(c) for c in row) + " |" for row in rows)]
 
 
-def paper_table_lines(columns) -> list[str]:
+def paper_table_lines(columns: Sequence[tuple[str, AuditReport]]) -> list[str]:
     """The paper's table, its columns as :func:`~gaussaudit.report.table.table_columns` chooses."""
     table = table_columns(columns)
     rows = []
@@ -44,7 +49,7 @@ def section_lines(section: Section, level: str = "###") -> list[str]:
     return lines
 
 
-def render_markdown(columns, title: str | None = None) -> str:
+def render_markdown(columns: Sequence[tuple[str, AuditReport]], title: str | None = None) -> str:
     """``columns``: ``(label, AuditReport)`` pairs.
 
     Examples

@@ -8,11 +8,15 @@ a "fails" line appears only under a failing row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gaussaudit.report.table import format_monte_carlo_p, format_number, format_p, format_percent, format_signed, summary_text
 from gaussaudit.stats.summaries import TABLE_SUMMARIES
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
 
 #: Level of the per-test marks in the projection, joint and uniformity sections.
 MARK_LEVEL = 0.05
@@ -54,12 +58,12 @@ def _p_cell(p: float, replicates: int | None = None) -> Cell:
     return Cell(text, bool(p > MARK_LEVEL))
 
 
-def rows_name(report) -> str:
+def rows_name(report: AuditReport) -> str:
     """The rows the per-feature summaries and the null bands describe."""
     return "normalised" if report.question == "normalised" else "unnormalised"
 
 
-def sampling_line(report) -> str:
+def sampling_line(report: AuditReport) -> str:
     cfg = report.config
     if report.n_used == report.n_total:
         how = "every row tested"
@@ -70,7 +74,7 @@ def sampling_line(report) -> str:
     return f"rows {report.n_total:,} · {how} · dim {report.dim} · {report.dtype}"
 
 
-def preparation_line(report) -> str:
+def preparation_line(report: AuditReport) -> str:
     """How the rows were prepared before the tests: normalisation, whitening,
     what was left out."""
     cfg = report.config
@@ -91,7 +95,7 @@ def preparation_line(report) -> str:
     return " · ".join(parts)
 
 
-def provenance_lines(report) -> list[str]:
+def provenance_lines(report: AuditReport) -> list[str]:
     """Where the embeddings came from, as ``gaussaudit extract`` recorded it:
     model, weights (tag or checkpoint and its SHA-256), precision."""
     lines = []
@@ -113,7 +117,7 @@ def provenance_lines(report) -> list[str]:
 _QUESTION_LABELS = {"raw": "Gaussian? (raw rows)", "normalised": "normalised Gaussian? (normalised rows)"}
 
 
-def headline_section(report) -> Section:
+def headline_section(report: AuditReport) -> Section:
     """The level-α headline tests, their nulls, the verdict and the paper's rule."""
     paper = report.verdict
     paper_text = ("paper rule (on unnormalised rows; a heuristic, not a test): "
@@ -144,7 +148,7 @@ def headline_section(report) -> Section:
          paper_text))
 
 
-def effect_sizes_section(report) -> Section:
+def effect_sizes_section(report: AuditReport) -> Section:
     """Median and worst |skewness| and |excess kurtosis|, beside the Gaussian null's."""
     cal = report.calibration
     bands = None if cal is None else cal.bands[report.question]
@@ -184,7 +188,7 @@ _PROJECTION_FAILS = {
 }
 
 
-def projections_section(report) -> Section | None:
+def projections_section(report: AuditReport) -> Section | None:
     projections = [p for p in (report.projections_random, report.projections_pca) if p is not None]
     if not projections:
         return None
@@ -202,7 +206,7 @@ def projections_section(report) -> Section | None:
                    ("", *(s.short for s in TABLE_SUMMARIES), ""), tuple(rows), notes=tuple(notes))
 
 
-def joint_section(report) -> Section | None:
+def joint_section(report: AuditReport) -> Section | None:
     mv = report.multivariate
     if mv is None:
         return None
@@ -230,7 +234,7 @@ def joint_section(report) -> Section | None:
                    (f"each at 5%; energy and Mahalanobis p by Monte Carlo ({en.replicates} replicates).",))
 
 
-def uniformity_section(report) -> Section | None:
+def uniformity_section(report: AuditReport) -> Section | None:
     u = report.uniformity
     if u is None:
         return None
@@ -252,7 +256,7 @@ _BAND_LABELS = {
 }
 
 
-def null_bands_section(report) -> Section | None:
+def null_bands_section(report: AuditReport) -> Section | None:
     cal = report.calibration
     if cal is None:
         return None
@@ -274,7 +278,7 @@ def null_bands_section(report) -> Section | None:
          "bands one falls outside by chance more often than 10%: the headline test is the verdict.",))
 
 
-def honesty_notes(report) -> list[str]:
+def honesty_notes(report: AuditReport) -> list[str]:
     """What the numbers cannot show for these data: small-d spherical effects,
     tails hidden by normalisation, a norm CV beyond a Gaussian's."""
     out = []
@@ -306,19 +310,19 @@ def honesty_notes(report) -> list[str]:
     return out
 
 
-def tested_rows(report) -> str:
+def tested_rows(report: AuditReport) -> str:
     t = report.test
     return f"{report.n_used:,} rows, headline {t.n:,}" if t is not None else f"{report.n_used:,} rows"
 
 
-def notes_section(report) -> Section:
+def notes_section(report: AuditReport) -> Section:
     notes = (*honesty_notes(report), *report.notes,
              f"a pass means no departure detectable at this n ({tested_rows(report)}): not proof. A larger n detects "
              "smaller departures: compare at one --sample.")
     return Section("notes", "Notes", notes=notes)
 
 
-def report_sections(report) -> list[Section]:
+def report_sections(report: AuditReport) -> list[Section]:
     """Every section the scan computed, in report order (absent ones left out).
 
     Examples

@@ -3,9 +3,12 @@ written, shared by the compare/track terminal tables, markdown and HTML."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from gaussaudit.stats.summaries import RULE_SUMMARIES, TABLE_SUMMARIES, Summary
+
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
 
 
 def format_number(x: float) -> str:
@@ -79,24 +82,24 @@ class PaperRow:
 COLUMN_QUESTION = {"unnormalised": "raw", "normalised": "normalised"}
 
 
-def _column(report, column: str):
+def _column(report: AuditReport, column: str):
     return report.paper_columns[column]
 
 
-def _test(report, column: str | None):
+def _test(report: AuditReport, column: str | None):
     """The column's headline test; with no column (one column per input) the
     test of the question the scan asks, the one ``--check`` gates on."""
     return report.test if column is None else report.tests.get(COLUMN_QUESTION[column])
 
 
-def _test_text(report, column: str | None = None) -> str:
+def _test_text(report: AuditReport, column: str | None = None) -> str:
     test = _test(report, column)
     if test is None:
         return "n/a"
     return f"{'✓' if test.gaussian else '✗'} p {format_monte_carlo_p(test.p_value, test.replicates)}"
 
 
-def _test_ok(report, column: str | None = None) -> bool | None:
+def _test_ok(report: AuditReport, column: str | None = None) -> bool | None:
     test = _test(report, column)
     return None if test is None else test.gaussian
 
@@ -139,7 +142,7 @@ def rule_legend() -> str:
     return f"Gaussian: {clauses}. Norm.: share passing at 5%."
 
 
-def table_columns(columns) -> list[tuple[str, tuple]]:
+def table_columns(columns: Sequence[tuple[str, AuditReport]]) -> list[tuple[str, tuple]]:
     """The paper table's columns as ``(header, args)``, each row's value being
     ``row.text(*args)``: one input gets the Table 2 pair (unnormalised and
     normalised rows), several get one column each (unnormalised rows, the
@@ -150,7 +153,7 @@ def table_columns(columns) -> list[tuple[str, tuple]]:
     return [(label, (report,)) for label, report in columns]
 
 
-def settings_summary(reports) -> str:
+def settings_summary(reports: Sequence[AuditReport]) -> str:
     """One line on what the numbers depend on: rows tested, normalisation, seed.
 
     The table's values are of the unnormalised rows (the paper's Table 1), its

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -19,6 +20,10 @@ from gaussaudit.report.sections import (
 )
 from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_range, rule_legend, settings_summary
 
+if TYPE_CHECKING:
+    from gaussaudit.audit import AuditReport
+    from gaussaudit.compare import Comparison, Track
+
 #: Eighth blocks: a bar of height h rows has 8h levels.
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 #: Columns and rows of the inline histograms.
@@ -26,7 +31,7 @@ HIST_BINS, HIST_HEIGHT = 40, 3
 P_BINS = 20
 
 
-def render_terminal(report, console: Console | None = None) -> None:
+def render_terminal(report: AuditReport, console: Console | None = None) -> None:
     """Print ``report`` as the paper's table plus every section the scan computed
     (:func:`~gaussaudit.report.sections.report_sections`), to ``console``."""
     console = console or Console()
@@ -94,7 +99,7 @@ def render_section(section: Section, console: Console) -> None:
     console.print()
 
 
-def paper_table(report) -> Table:
+def paper_table(report: AuditReport) -> Table:
     """The paper's Table 2 layout: unnormalised and normalised rows side by side,
     the paper's rule on the unnormalised column (its Table 1 protocol)."""
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, padding=(0, 2))
@@ -146,7 +151,7 @@ def histogram_rows(counts, height: int = HIST_HEIGHT, top: float | None = None) 
     return rows
 
 
-def render_inline_histograms(report, console: Console) -> None:
+def render_inline_histograms(report: AuditReport, console: Console) -> None:
     """Histograms of raw row norms (a thin shell is one narrow peak) and of the
     per-feature D'Agostino-Pearson p-values (flat = uniform = what a Gaussian gives)."""
     hist = report.norm_histogram
@@ -194,7 +199,7 @@ def _paper_table(first_header: str, columns) -> Table:
     return table
 
 
-def render_terminal_compare(comparison, console: Console | None = None) -> None:
+def render_terminal_compare(comparison: Comparison, console: Console | None = None) -> None:
     """The paper's table with one column per input."""
     console = console or Console()
     columns = [(c.label, c.report) for c in comparison.columns]
@@ -209,7 +214,7 @@ def render_terminal_compare(comparison, console: Console | None = None) -> None:
     console.print("  [dim]compare at the same --sample: a larger n detects smaller departures.[/dim]")
 
 
-def render_terminal_track(result, console: Console | None = None) -> None:
+def render_terminal_track(result: Track, console: Console | None = None) -> None:
     """One row per step: the paper's metrics along training."""
     console = console or Console()
     console.print(Text.assemble(("gaussaudit track", "bold"), f" · {len(result.points)} steps"))

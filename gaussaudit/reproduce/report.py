@@ -2,6 +2,8 @@
 experiment, so the report package depends on audit results only."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -11,8 +13,11 @@ from gaussaudit.report.terminal import _paper_table, _wrap
 from gaussaudit.reproduce.synthetic import PAPER_TABLE, SyntheticSettings
 from gaussaudit.stats.summaries import RULE_SUMMARIES
 
+if TYPE_CHECKING:
+    from gaussaudit.reproduce.synthetic import SyntheticResult
 
-def render_terminal_reproduce(result, console: Console | None = None) -> None:
+
+def render_terminal_reproduce(result: SyntheticResult, console: Console | None = None) -> None:
     """The paper-style table of ``gaussaudit reproduce synthetic``: per input,
     one column per stage (raw input, init, trained InfoNCE, supervised), then
     AD/DP averages along training and the paper's numbers for comparison."""
