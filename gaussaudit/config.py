@@ -140,9 +140,9 @@ class AuditConfig:
     mv_dims: int = 16
     energy_replicates: int = 19
     calibrate: int = 19
-    device: str = "cpu"
     test_sample: int = 5000
     alpha: float = 0.05
+    device: str = "cpu"
 
     def validated(self) -> "AuditConfig":
         """These options checked (a GaussAuditError naming the first bad one) and

@@ -2,6 +2,7 @@
 add fields freely, never rename one without bumping SCHEMA."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from typing import TYPE_CHECKING, Mapping
@@ -50,7 +51,6 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
     """Plain-Python dict of an AuditReport, ready for ``json.dumps``."""
     from gaussaudit import __version__
 
-    cfg = report.config
     out = {
         "schema": SCHEMA,
         "gaussaudit_version": __version__,
@@ -67,28 +67,7 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
             "nonfinite_rows_dropped": report.nonfinite_rows_dropped,
             "zero_norm_rows": report.zero_norm_rows,
         },
-        "settings": {
-            "normalize": cfg.normalize,
-            "sample": cfg.sample,
-            "seed": cfg.seed,
-            "key": cfg.key,
-            "column": cfg.column,
-            "columns": None if cfg.columns is None else list(cfg.columns),
-            "exclude": list(cfg.exclude),
-            "drop_nonfinite": cfg.drop_nonfinite,
-            "rule": cfg.rule,
-            "projections": cfg.projections,
-            "pca_projections": cfg.pca_projections,
-            "whiten": cfg.whiten,
-            "mahalanobis": cfg.mahalanobis,
-            "mv_sample": cfg.mv_sample,
-            "mv_dims": cfg.mv_dims,
-            "energy_replicates": cfg.energy_replicates,
-            "calibrate": cfg.calibrate,
-            "test_sample": cfg.test_sample,
-            "alpha": cfg.alpha,
-            "device": cfg.device,
-        },
+        "settings": _settings(report.config),
         "metrics": {
             "norm_cv": _num(report.norm_cv),
             "norm_mean": _num(report.norm_mean),
@@ -204,6 +183,21 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
                 "every_row_skewness": [_num(v) for v in m.skewness],
                 "every_row_excess_kurtosis": [_num(v) for v in m.excess_kurtosis],
             })
+    return out
+
+
+#: Options that change how an audit runs, not what it finds: not in ``settings``.
+_NOT_SETTINGS = ("threads",)
+
+
+def _settings(config) -> dict:
+    """Every option the numbers depend on, in AuditConfig's order (a new
+    option appears here by itself)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.name not in _NOT_SETTINGS:
+            value = getattr(config, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from gaussaudit.report.sections import Cell, Section, preparation_line, provenance_lines, report_sections, sampling_line
 from gaussaudit.report.table import PAPER_ROWS, settings_summary, table_columns
+from gaussaudit.stats.summaries import TEST_NAMES
 
 if TYPE_CHECKING:
     from gaussaudit.audit import AuditReport
@@ -69,7 +70,8 @@ def render_markdown(columns: Sequence[tuple[str, AuditReport]], title: str | Non
                  else f"gaussaudit compare · {', '.join(labels)}")
     reports = [r for _, r in columns]
     lines = [f"# {_cell(title)}", "", *paper_table_lines(columns)]
-    lines += ["", f"_{settings_summary(reports)}; AD: Anderson–Darling, DP: D'Agostino–Pearson "
+    tests = ", ".join(f"{key.upper()}: {name}" for key, name in TEST_NAMES.items())
+    lines += ["", f"_{settings_summary(reports)}; {tests} "
                   "(gaussaudit, *InfoNCE Induces Gaussian Distribution*, ICLR 2026). In sections, bold "
                   "values lie outside their Gaussian null band._"]
     failing = [(label, r) for label, r in columns if not r.verdict.gaussian]
