@@ -123,3 +123,62 @@ def test_unknown_attribute_is_an_attribute_error(report):
     import pickle
 
     assert pickle.loads(pickle.dumps(report)).ad_mean == copy.copy(report).ad_mean == report.ad_mean
+
+
+#: A statistic added the way a maintainer would: one entry in the registry's source.
+NEW_ENTRY = '''    Summary("dp.min_p", "dp_min_p", lambda f: f.dp.pvalue, lambda v: float(np.min(v)), label="DP Min.",
+            short="DP Min.", reference="≈ 1/(d+1)", table=True),
+'''
+
+ADD_AND_SCAN = r'''
+import importlib.abc, importlib.machinery, sys
+ANCHOR = "SUMMARIES: tuple[Summary, ...] = (\n"
+
+class EditedRegistry(importlib.abc.Loader):
+    # gaussaudit.stats.summaries from its file, with the new entry in its source
+    def __init__(self, origin):
+        self.origin = origin
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        source = open(self.origin).read()
+        assert ANCHOR in source
+        exec(compile(source.replace(ANCHOR, ANCHOR + sys.argv[1]), self.origin, "exec"), module.__dict__)
+
+class Finder:
+    def find_spec(self, name, path, target=None):
+        if name != "gaussaudit.stats.summaries":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec.loader = EditedRegistry(spec.origin)
+        return spec
+
+sys.meta_path.insert(0, Finder())
+from gaussaudit.cli import main
+sys.argv = ["gaussaudit", *sys.argv[2:]]
+main()
+'''
+
+
+def test_a_new_summary_reaches_every_view(tmp_path):
+    """Adding one Summary entry (and nothing else) puts it in the JSON report,
+    the report's attributes and the paper table of terminal and markdown."""
+    import json
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((500, 16)))
+
+    def scan(*args):
+        proc = subprocess.run([sys.executable, "-c", ADD_AND_SCAN, NEW_ENTRY, "scan", "x.npy", "--calibrate", "0",
+                               "--mv-sample", "0", *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    report = json.loads(scan("--json", "-", "-q"))
+    p = audit(np.load(tmp_path / "x.npy"), calibrate=0, mv_sample=0).features.dp.pvalue
+    assert report["metrics"]["dp"]["min_p"] == pytest.approx(float(np.min(p)), rel=1e-12)
+    assert set(report["metrics"]["paper_table"]["normalised"]["dp"]) == {"mean_p", "pass_fraction", "min_p"}
+    assert "min_p" in report["metrics"]["projections"]["random"]["dp"]
+    assert any(line.lstrip().startswith("DP Min.") for line in scan().splitlines())
+    assert "| DP Min. |" in scan("--markdown", "-", "-q")
