@@ -14,8 +14,8 @@ from conftest import run_cli
 
 
 def test_the_registry_is_what_scan_reads():
-    assert tuple(READERS) == SUPPORTED_SUFFIXES == (".npy", ".npz", ".parquet")
-    assert READERS[".npz"].options == {"key": "picks an array inside .npz files"}
+    assert tuple(READERS) == SUPPORTED_SUFFIXES == (".npy", ".npz", ".parquet", ".pt")
+    assert READERS[".npz"].options == {"key": "an array inside .npz files"}
     assert set(READERS[".parquet"].options) == {"column", "columns", "exclude"}
     rc, out, _ = run_cli("scan", "--help")
     assert rc == 0 and f"Files ({', '.join(READERS)})" in " ".join(out.split())
@@ -25,7 +25,7 @@ def test_the_registry_is_what_scan_reads():
 def text_reader():
     """A toy format registered for one test: whitespace-separated rows, and one
     option of its own."""
-    @reader(".tsvemb", skip="skips leading lines of .tsvemb files")
+    @reader(".tsvemb", skip="the first line of .tsvemb files")
     class TextShard(ArrayShard):
         def __init__(self, path: str, skip: int | None = None) -> None:
             super().__init__(np.loadtxt(path, skiprows=skip or 0), source=path)
@@ -48,15 +48,15 @@ def test_a_registered_reader_is_read_in_folders_and_named_in_errors(tmp_path, te
     report = audit(str(folder), calibrate=0, mv_sample=0)
     assert (report.n_total, report.dim, report.layouts) == (300, 8, ["text rows"])
     assert report.ad_mean == pytest.approx(audit(x, calibrate=0, mv_sample=0).ad_mean, rel=1e-6)
-    assert suffix_list() == ".npy, .npz, .parquet or .tsvemb"
+    assert suffix_list() == ".npy, .npz, .parquet, .pt or .tsvemb"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(GaussAuditError, match=r"holds no .npy, .npz, .parquet, .tsvemb files"):
+    with pytest.raises(GaussAuditError, match=r"holds no .npy, .npz, .parquet, .pt, .tsvemb files"):
         audit(str(tmp_path / "empty"))
     # its own option reaches it, and is refused when none of its files is given
     np.savetxt(tmp_path / "header.tsvemb", x[:40])
     assert open_dataset(str(tmp_path / "header.tsvemb"), skip=15).n_rows == 25
     np.save(tmp_path / "x.npy", x)
-    with pytest.raises(GaussAuditError, match=r"^skip skips leading lines of .tsvemb files, and no .tsvemb file"):
+    with pytest.raises(GaussAuditError, match=r"^skip picks the first line of .tsvemb files, and no .tsvemb file"):
         open_dataset(str(tmp_path / "x.npy"), skip=1)
     with pytest.raises(GaussAuditError, match=r"^unknown dataset option skipp; the readers take key, column"):
         open_dataset(str(tmp_path / "x.npy"), skipp=1)

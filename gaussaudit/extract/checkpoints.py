@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import warnings
 
 import torch
 
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.extract.models import check_checkpoint_path
+from gaussaudit.io.torchfiles import is_foreign_file, refused_objects
 
 #: Keys under which training code stores the model's state dict, most specific first.
 STATE_DICT_KEYS = (
@@ -21,9 +21,6 @@ STATE_DICT_KEYS = (
 
 
 #: Phrases in torch.load's errors that mean "this is not a checkpoint at all".
-_NOT_TORCH_FILE = ("Unsupported operand", "invalid load key", "PytorchStreamReader failed", "Ran out of input",
-                   "not a zip file", "HeaderTooLarge", "Error while deserializing header")
-
 
 def sha256_file(path: str | os.PathLike, block: int = 1 << 22) -> str:
     """SHA-256 of a file, read in 4 MB blocks (checkpoints can be gigabytes).
@@ -64,31 +61,19 @@ def read_checkpoint(path: str | os.PathLike):
         raise GaussAuditError(unreadable_checkpoint_message(path, exc)) from None
 
 
-def _looks_like_a_pickle(path) -> bool:
-    """torch.save's zip archive, or a pickle (protocol 2 or later): a file torch
-    refused for what it holds, not one it could not parse."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(2)
-    except OSError:
-        return False
-    return head == b"PK" or head[:1] == b"\x80"
-
-
 def unreadable_checkpoint_message(path, exc: Exception) -> str:
     """The message for a checkpoint torch cannot load (safely)."""
     text = str(exc)
-    if ("Weights only load failed" in text or "Unsupported global" in text) and _looks_like_a_pickle(path):
+    what = refused_objects(path, exc)
+    if what is not None:
         # torch's own text ends on "re-run with weights_only=False": advice that runs the file's code
-        named = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f" ({named.group(1)})" if named else ""
         return (
             f"{path}: holds Python objects or code besides tensors{what}, so it was not loaded: gaussaudit loads "
             "checkpoints with torch.load(weights_only=True), and unpickling this file could run code. If you "
             "trust it, save its state dict alone and pass that: python -c \"import torch; c = torch.load('IN', "
             "weights_only=False); torch.save(c.get('state_dict', c), 'OUT.pt')\""
         )
-    if any(sign in text for sign in _NOT_TORCH_FILE) or isinstance(exc, EOFError):
+    if is_foreign_file(exc):
         reason = "not a file torch.save or safetensors wrote, or a damaged one"
     else:
         # torch's messages run to paragraphs; keep the first line.

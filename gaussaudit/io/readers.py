@@ -10,6 +10,7 @@ import numpy as np
 
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.extract_store import provenance_from_parquet, provenance_from_sidecar
+from gaussaudit.io.torchfiles import is_foreign_file, load_tensors, refused_objects
 from gaussaudit.io.validation import check_dtype, check_shape
 
 #: Values per chunk: about 32 MB of float32, bounded whatever the file size.
@@ -26,8 +27,8 @@ READERS: dict[str, type] = {}
 def reader(suffix: str, **options: str):
     """Register a Shard class as the reader of ``suffix`` files.
 
-    ``options``: the dataset options it takes, each with what it does ("picks
-    an array inside .npz files", for the message when it is given and no such
+    ``options``: the dataset options it takes, each with what it picks ("an
+    array inside .npz files", for the message when it is given and no such
     file is). Each is a keyword of its constructor, of
     :func:`~gaussaudit.io.sources.open_dataset` and a field of AuditConfig.
     A new format is a Shard subclass with this decorator: the suffix is then
@@ -40,12 +41,12 @@ def reader(suffix: str, **options: str):
 
 
 def suffix_list(conjunction: str = "or") -> str:
-    """The supported suffixes in words: ".npy, .npz or .parquet".
+    """The supported suffixes in words: ".npy, .npz, .parquet or .pt".
 
     Examples
     --------
     >>> suffix_list(), suffix_list("and")
-    ('.npy, .npz or .parquet', '.npy, .npz and .parquet')
+    ('.npy, .npz, .parquet or .pt', '.npy, .npz, .parquet and .pt')
     """
     *head, last = READERS
     return f"{', '.join(head)} {conjunction} {last}" if head else last
@@ -168,7 +169,27 @@ class NpyShard(Shard):
             raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
 
 
-@reader(".npz", key="picks an array inside .npz files")
+def choose_array(source: str, names: list[str], key: str | None, container: str) -> str:
+    """Which of a file's named arrays holds the embeddings: ``key``, the only
+    one, or the first of NPZ_DEFAULT_KEYS present; else an error listing them."""
+    if not names:
+        raise GaussAuditError(f"{source}: {container} holds no arrays.")
+    listing = ", ".join(names)
+    if key is not None:
+        if key not in names:
+            raise GaussAuditError(f"{source}: has no array named '{key}' (it has: {listing}).")
+        return key
+    if len(names) == 1:
+        return names[0]
+    for candidate in NPZ_DEFAULT_KEYS:
+        if candidate in names:
+            return candidate
+    raise GaussAuditError(
+        f"{source}: holds several arrays ({listing}); choose one with {option_set('key', 'NAME')}."
+    )
+
+
+@reader(".npz", key="an array inside .npz files")
 class NpzShard(Shard):
     """One array of a ``.npz`` archive (compressed members cannot be mapped, so
     the member is decompressed once when its chunks are first asked for)."""
@@ -178,7 +199,7 @@ class NpzShard(Shard):
         try:
             with zipfile.ZipFile(path) as zf:
                 names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
-                chosen = self._choose_key(names, key)
+                chosen = choose_array(self.source, names, key, "the .npz archive")
                 with zf.open(chosen + ".npy") as fh:
                     shape, _, dtype = _read_npy_header(fh, f"{self.source}[{chosen}]")
         except GaussAuditError:
@@ -194,23 +215,6 @@ class NpzShard(Shard):
         self.n_rows, self.dim = check_shape(shape, shown)
         self._path = path
 
-    def _choose_key(self, names: list[str], key: str | None) -> str:
-        if not names:
-            raise GaussAuditError(f"{self.source}: the .npz archive holds no arrays.")
-        listing = ", ".join(names)
-        if key is not None:
-            if key not in names:
-                raise GaussAuditError(f"{self.source}: has no array named '{key}' (it has: {listing}).")
-            return key
-        if len(names) == 1:
-            return names[0]
-        for candidate in NPZ_DEFAULT_KEYS:
-            if candidate in names:
-                return candidate
-        raise GaussAuditError(
-            f"{self.source}: holds several arrays ({listing}); choose one with {option_set('key', 'NAME')}."
-        )
-
     def chunks(self) -> Iterator[np.ndarray]:
         if self.n_rows == 0:
             return
@@ -224,6 +228,51 @@ class NpzShard(Shard):
         step = chunk_rows(self.dim)
         for start in range(0, self.n_rows, step):
             yield arr[start : start + step]
+
+
+@reader(".pt", key="a tensor of a dict in .pt files")
+class TorchShard(ArrayShard):
+    """A tensor saved with ``torch.save`` (``model.encode(..., convert_to_tensor=True)``
+    of sentence-transformers, say), or a dict of tensors (one chosen as in
+    ``.npz`` files). Loaded with ``weights_only=True``, which never runs pickled
+    code, and memory-mapped. Needs torch (the extract extra)."""
+
+    def __init__(self, path: str, key: str | None = None) -> None:
+        source = str(path)
+        try:
+            import torch
+        except ImportError:
+            raise GaussAuditError(f"{source}: reading .pt files needs torch, which is not installed: "
+                                  "pip install 'gaussaudit[extract]' (or save the embeddings with np.save).") from None
+        try:
+            loaded = load_tensors(path)
+        except Exception as exc:  # UnpicklingError, RuntimeError, EOFError…
+            what = refused_objects(path, exc)
+            if what is not None:
+                raise GaussAuditError(
+                    f"{source}: holds Python objects beyond tensors{what}, and unpickling them could run code, so it "
+                    "was not loaded. Save the embeddings tensor alone: torch.save(embeddings, 'emb.pt').") from None
+            reason = "damaged or foreign data" if is_foreign_file(exc) else _damage(exc)
+            raise GaussAuditError(f"{source}: is not a file torch.save wrote, or a damaged one ({reason}).") from None
+        layout = "tensor"
+        if isinstance(loaded, dict):
+            tensors = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+            chosen = choose_array(source, list(tensors), key, "the saved dict")
+            loaded, layout = tensors[chosen], f"tensor '{chosen}'"
+        elif key is not None:
+            raise GaussAuditError(f"{source}: holds one tensor, not a dict; {option_name('key')} picks a tensor "
+                                  "of a dict.")
+        if not isinstance(loaded, torch.Tensor):
+            raise GaussAuditError(f"{source}: holds a {type(loaded).__name__}, not a tensor of embeddings.")
+        if loaded.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
+            loaded = loaded.float()
+        try:
+            array = loaded.numpy()
+        except TypeError:  # float8 and other types numpy lacks
+            raise GaussAuditError(f"{source}: holds a tensor of {loaded.dtype}; expected real numbers "
+                                  "(float16/32/64).") from None
+        super().__init__(array, source=source)
+        self.layout = layout
 
 
 def _is_numeric_arrow(t) -> bool:
@@ -265,8 +314,8 @@ def _open_parquet(path):
     return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
 
 
-@reader(".parquet", column="picks columns of parquet files", columns="picks columns of parquet files",
-        exclude="picks columns of parquet files")
+@reader(".parquet", column="columns of parquet files", columns="columns of parquet files",
+        exclude="columns of parquet files")
 class ParquetShard(Shard):
     """A parquet file: one list / fixed-size-list column of embeddings, found
     automatically or named with ``column``, or else one feature per column

@@ -219,10 +219,11 @@ def open_dataset(source, **options) -> Dataset:
                                   "or the other.")
         shards = [_open_shard(f, given) for f in files]
         suffixes = {f.suffix.lower() for f in files}
-        for suffix, read in READERS.items():
-            for name, what in read.options.items():
-                if name in given and suffix not in suffixes:
-                    raise GaussAuditError(f"{option_name(name)} {what}, and no {suffix} file was given.")
+        for name in given:
+            readers = [(suffix, read.options[name]) for suffix, read in READERS.items() if name in read.options]
+            if not any(suffix in suffixes for suffix, _ in readers):
+                raise GaussAuditError(f"{option_name(name)} picks {' or '.join(what for _, what in readers)}, and no "
+                                      f"{' or '.join(suffix for suffix, _ in readers)} file was given.")
     first = shards[0]
     for s in shards[1:]:
         if s.dim != first.dim:
