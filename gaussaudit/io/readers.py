@@ -230,51 +230,6 @@ class NpzShard(Shard):
             yield arr[start : start + step]
 
 
-@reader(".pt", key="a tensor of a dict in .pt files")
-class TorchShard(ArrayShard):
-    """A tensor saved with ``torch.save`` (``model.encode(..., convert_to_tensor=True)``
-    of sentence-transformers, say), or a dict of tensors (one chosen as in
-    ``.npz`` files). Loaded with ``weights_only=True``, which never runs pickled
-    code, and memory-mapped. Needs torch (the extract extra)."""
-
-    def __init__(self, path: str, key: str | None = None) -> None:
-        source = str(path)
-        try:
-            import torch
-        except ImportError:
-            raise GaussAuditError(f"{source}: reading .pt files needs torch, which is not installed: "
-                                  "pip install 'gaussaudit[extract]' (or save the embeddings with np.save).") from None
-        try:
-            loaded = load_tensors(path)
-        except Exception as exc:  # UnpicklingError, RuntimeError, EOFError…
-            what = refused_objects(path, exc)
-            if what is not None:
-                raise GaussAuditError(
-                    f"{source}: holds Python objects beyond tensors{what}, and unpickling them could run code, so it "
-                    "was not loaded. Save the embeddings tensor alone: torch.save(embeddings, 'emb.pt').") from None
-            reason = "damaged or foreign data" if is_foreign_file(exc) else _damage(exc)
-            raise GaussAuditError(f"{source}: is not a file torch.save wrote, or a damaged one ({reason}).") from None
-        layout = "tensor"
-        if isinstance(loaded, dict):
-            tensors = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
-            chosen = choose_array(source, list(tensors), key, "the saved dict")
-            loaded, layout = tensors[chosen], f"tensor '{chosen}'"
-        elif key is not None:
-            raise GaussAuditError(f"{source}: holds one tensor, not a dict; {option_name('key')} picks a tensor "
-                                  "of a dict.")
-        if not isinstance(loaded, torch.Tensor):
-            raise GaussAuditError(f"{source}: holds a {type(loaded).__name__}, not a tensor of embeddings.")
-        if loaded.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
-            loaded = loaded.float()
-        try:
-            array = loaded.numpy()
-        except TypeError:  # float8 and other types numpy lacks
-            raise GaussAuditError(f"{source}: holds a tensor of {loaded.dtype}; expected real numbers "
-                                  "(float16/32/64).") from None
-        super().__init__(array, source=source)
-        self.layout = layout
-
-
 def _is_numeric_arrow(t) -> bool:
     import pyarrow as pa
 
@@ -488,3 +443,48 @@ class ParquetShard(Shard):
         out = np.full((n, self.dim), np.nan, dtype=np.float64)
         out[valid] = values
         return out
+
+
+@reader(".pt", key="a tensor of a dict in .pt files")
+class TorchShard(ArrayShard):
+    """A tensor saved with ``torch.save`` (``model.encode(..., convert_to_tensor=True)``
+    of sentence-transformers, say), or a dict of tensors (one chosen as in
+    ``.npz`` files). Loaded with ``weights_only=True``, which never runs pickled
+    code, and memory-mapped. Needs torch (the extract extra)."""
+
+    def __init__(self, path: str, key: str | None = None) -> None:
+        source = str(path)
+        try:
+            import torch
+        except ImportError:
+            raise GaussAuditError(f"{source}: reading .pt files needs torch, which is not installed: "
+                                  "pip install 'gaussaudit[extract]' (or save the embeddings with np.save).") from None
+        try:
+            loaded = load_tensors(path)
+        except Exception as exc:  # UnpicklingError, RuntimeError, EOFError…
+            what = refused_objects(path, exc)
+            if what is not None:
+                raise GaussAuditError(
+                    f"{source}: holds Python objects beyond tensors{what}, and unpickling them could run code, so it "
+                    "was not loaded. Save the embeddings tensor alone: torch.save(embeddings, 'emb.pt').") from None
+            reason = "damaged or foreign data" if is_foreign_file(exc) else _damage(exc)
+            raise GaussAuditError(f"{source}: is not a file torch.save wrote, or a damaged one ({reason}).") from None
+        layout = "tensor"
+        if isinstance(loaded, dict):
+            tensors = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+            chosen = choose_array(source, list(tensors), key, "the saved dict")
+            loaded, layout = tensors[chosen], f"tensor '{chosen}'"
+        elif key is not None:
+            raise GaussAuditError(f"{source}: holds one tensor, not a dict; {option_name('key')} picks a tensor "
+                                  "of a dict.")
+        if not isinstance(loaded, torch.Tensor):
+            raise GaussAuditError(f"{source}: holds a {type(loaded).__name__}, not a tensor of embeddings.")
+        if loaded.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds it exactly
+            loaded = loaded.float()
+        try:
+            array = loaded.numpy()
+        except TypeError:  # float8 and other types numpy lacks
+            raise GaussAuditError(f"{source}: holds a tensor of {loaded.dtype}; expected real numbers "
+                                  "(float16/32/64).") from None
+        super().__init__(array, source=source)
+        self.layout = layout
