@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from gaussaudit.analysis import MultivariateResult, NullCalibration, analyse
+from gaussaudit.analysis import PRENORMALISED_CV, MultivariateResult, NullCalibration, analyse
 from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError
 from gaussaudit.io.sources import dataset_options, open_dataset
@@ -192,6 +192,14 @@ def _scale_notes(exponent: int) -> tuple[str, ...]:
             "scale-free; the row norms shown are of the rescaled rows.",)
 
 
+def _unit_norm_notes(cv: float, dtype) -> tuple[str, ...]:
+    if not cv < PRENORMALISED_CV:
+        return ()
+    return (f"the rows are already unit-norm ({np.dtype(dtype).name}, every norm the same): the norm CV says nothing "
+            "about the model, and the tests of unnormalised rows equal those of the normalised ones: they describe "
+            "these unit rows, not the embeddings before normalisation.",)
+
+
 def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     masked = np.where(tested, np.abs(values), -np.inf)
     j = int(np.argmax(masked))
@@ -295,7 +303,8 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         projections_pca=analysis.pca,
         multivariate=analysis.multivariate,
         calibration=analysis.calibration,
-        notes=_scale_notes(streamed.scale_exponent) + analysis.notes,
+        notes=(dataset.notes + _scale_notes(streamed.scale_exponent) + _unit_norm_notes(norms.cv, dataset.dtype)
+               + analysis.notes),
         norm_histogram=every_row.norm_histogram,
         moments=every_row.moments.result(),
         qq_features=analysis.qq,

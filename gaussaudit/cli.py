@@ -94,6 +94,8 @@ _SCAN_OPTIONS = [
     ("column", Optional[str], typer.Option(_DEFAULT.column, "--column", help="Parquet list column holding embeddings (default: auto-detected; else every float column is a feature)."), "config"),
     ("columns", Optional[str], typer.Option(_DEFAULT.columns, "--columns", metavar="A,B,...", help="Wide parquet: exactly these columns are the features (integer columns too)."), "config"),
     ("exclude", Optional[str], typer.Option(None, "--exclude", metavar="A,B,...", help="Wide parquet: leave these columns out of the features (default features: every float column)."), "config"),
+    ("only", Optional[str], typer.Option(_DEFAULT.only, "--only", metavar="image|text", help="A clip-retrieval output folder: audit only its image (img_emb/) or text (text_emb/) embeddings; without it both are audited, side by side."), "config"),
+    ("split", Optional[str], typer.Option(_DEFAULT.split, "--split", metavar="NAME", help="A Hugging Face parquet export: audit only this split (default: every split, as one dataset)."), "config"),
     ("drop_nonfinite", bool, typer.Option(_DEFAULT.drop_nonfinite, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (counted in the report) instead of failing."), "config"),
     ("json_path", Optional[str], typer.Option(None, "--json", help="Write the JSON report to PATH; '-' = stdout only.", metavar="PATH"), "outputs"),
     ("per_feature", bool, typer.Option(False, "--per-feature", help="Include per-feature statistics and p-values in the JSON report."), "outputs"),
@@ -349,7 +351,18 @@ def scan(
       gaussaudit scan shards/ --sample 0 --json report.json
       gaussaudit scan 'emb/part-*.parquet' --column embedding --check
       gaussaudit scan emb.npy --html report.html --markdown -
+      gaussaudit scan clip_retrieval_out/      # img_emb/ and text_emb/ side by side
     """
+
+    from gaussaudit.io.layouts import embedding_sets
+
+    sets = embedding_sets(paths, config.only)
+    if sets:  # a clip-retrieval folder with image and text embeddings: two datasets, side by side
+        gaussian = _run(lambda: _compare_body([str(p) for _, p in sets], [name for name, _ in sets], config,
+                                              outputs), paths)
+        if outputs.check and not gaussian:
+            raise typer.Exit(EXIT_NOT_GAUSSIAN)
+        return
 
     def body():
         from gaussaudit.report.figures import figure_file_names
@@ -393,30 +406,37 @@ def compare(
     """
 
     def body():
-        from gaussaudit.compare import check_labels
-        from gaussaudit.compare import compare as compare_inputs
-        from gaussaudit.report.figures import figure_file_names
+        from gaussaudit.compare import check_labels, expand_embedding_sets
 
-        names = check_labels(paths, labels)
-        prefixes = _file_prefixes(names)
-        wanted = (outputs.json_path, outputs.markdown, outputs.html)
-        inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
-        _check_mode(outputs, config)
-        _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
-        _warn_if_nothing_comes_out(outputs)
-        with _progress(outputs) as progress:
-            result = compare_inputs(paths, names, config, progress=progress)
-        columns = [(c.label, c.report) for c in result.columns]
-        _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes)
-        if _terminal_wanted(outputs):
-            from gaussaudit.report.terminal import render_terminal_compare
-
-            render_terminal_compare(result, Console(highlight=False))
-        return all(_passes(r, outputs.check) for r in result.reports)
+        sources, names = expand_embedding_sets(paths, labels, config.only)
+        return _compare_body(sources, check_labels(sources, names), config, outputs)
 
     gaussian = _run(body, paths)
     if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outputs: Outputs) -> bool:
+    """compare's work, also scan's on a folder of several embedding sets: the
+    audits, the outputs, the terminal table; whether every input passes."""
+    from gaussaudit.compare import compare as compare_inputs
+    from gaussaudit.report.figures import figure_file_names
+
+    prefixes = _file_prefixes(names)
+    wanted = (outputs.json_path, outputs.markdown, outputs.html)
+    inputs = _input_files(paths) if any(p not in (None, "-") for p in wanted) else set()
+    _check_mode(outputs, config)
+    _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
+    _warn_if_nothing_comes_out(outputs)
+    with _progress(outputs) as progress:
+        result = compare_inputs(paths, names, config, progress=progress)
+    columns = [(c.label, c.report) for c in result.columns]
+    _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes)
+    if _terminal_wanted(outputs):
+        from gaussaudit.report.terminal import render_terminal_compare
+
+        render_terminal_compare(result, Console(highlight=False))
+    return all(_passes(r, outputs.check) for r in result.reports)
 
 
 @app.command()

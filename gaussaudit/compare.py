@@ -13,6 +13,7 @@ from typing import Sequence
 from gaussaudit.audit import AuditConfig, AuditReport, audit
 from gaussaudit.config import configured
 from gaussaudit.errors import GaussAuditError, option_name
+from gaussaudit.io.layouts import embedding_sets
 from gaussaudit.io.readers import READERS
 from gaussaudit.io.sources import is_data_file, is_glob, is_ignored_name, natural_key
 from gaussaudit.progress import LabelledProgress, Progress, SilentProgress
@@ -93,6 +94,27 @@ def check_labels(sources: Sequence, labels: Sequence[str] | None) -> list[str]:
     return labels
 
 
+def expand_embedding_sets(sources: Sequence, labels: Sequence[str] | None,
+                          only: str | None) -> tuple[list, list[str] | None]:
+    """Each source that is a clip-retrieval folder with several embedding sets
+    becomes one input per set (labelled "FOLDER image", "FOLDER text") when no
+    labels were given; the other sources stay as they are."""
+    sources = list(sources)
+    if labels:
+        return sources, list(labels)
+    expanded, names, any_set = [], [], False
+    for source, label in zip(sources, default_labels(sources)):
+        sets = embedding_sets(source, only)
+        if sets:
+            any_set = True
+            expanded += [str(path) for _, path in sets]
+            names += [f"{label} {name}" for name, _ in sets]
+        else:
+            expanded.append(source)
+            names.append(label)
+    return expanded, (names if any_set else None)
+
+
 def compare(sources: Sequence, labels: Sequence[str] | None = None, config: AuditConfig | None = None,
             *, progress: Progress | None = None, **options) -> Comparison:
     """Audit each input with the same options: the paper's table, one column per input.
@@ -101,7 +123,8 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
     ----------
     sources : sequence
         One entry per column: a path (file, folder of shards, glob), a list of
-        paths read as one dataset, or an ``(n, d)`` array.
+        paths read as one dataset, or an ``(n, d)`` array. A clip-retrieval
+        folder with image and text embeddings is two columns (unless ``only``).
     labels : sequence of str, optional
         Column names, one per input; default the file names.
     config : AuditConfig, optional
@@ -130,8 +153,9 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
     sources = list(sources)
     if not sources:
         raise GaussAuditError("compare needs at least one input.")
-    labels = check_labels(sources, labels)
     config = _options(config, options)
+    sources, labels = expand_embedding_sets(sources, labels, config.only)
+    labels = check_labels(sources, labels)
     progress = progress or SilentProgress()
     return Comparison([LabelledReport(label, audit(src, config, progress=LabelledProgress(progress, label)))
                        for label, src in zip(labels, sources)])

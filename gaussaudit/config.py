@@ -73,6 +73,13 @@ class AuditConfig:
         columns included). Default: every floating-point column.
     exclude : sequence of str or comma-separated str, optional
         Wide parquet files: columns left out of the default features.
+    only : {"image", "text"}, optional
+        A clip-retrieval output folder: the embedding set to audit (img_emb/
+        or text_emb/); without it a folder with both is two datasets, which
+        scan and compare show side by side (``audit`` asks for one).
+    split : str, optional
+        A Hugging Face parquet export: the split to audit (default: every
+        split, as one dataset; the report names them).
     drop_nonfinite : bool, default False
         Leave out rows with NaN/inf/missing values instead of failing.
     rule : {"paper"}
@@ -129,6 +136,8 @@ class AuditConfig:
     column: str | None = None
     columns: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ()
+    only: str | None = None
+    split: str | None = None
     drop_nonfinite: bool = False
     rule: str = "paper"
     threads: int | None = None
@@ -174,6 +183,9 @@ class AuditConfig:
             raise GaussAuditError(
                 f"{option_name('energy_replicates')}: (R + 1) × alpha must be a whole number for an exact "
                 f"{100 * self.alpha:g}% level (R = 19, 39, 99, … at alpha 0.05); got R = {self.energy_replicates}.")
+        from gaussaudit.io.layouts import check_layout_options
+
+        check_layout_options(self.only, self.split)
         columns, exclude = _column_names("columns", self.columns), _column_names("exclude", self.exclude)
         if columns is not None and exclude:
             raise GaussAuditError(f"{option_name('columns')} lists the feature columns and {option_name('exclude')} "

@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from gaussaudit.errors import GaussAuditError, option_name
+from gaussaudit.io.layouts import check_layout_options, clip_retrieval_folder, select_split
 from gaussaudit.io.readers import READERS, ArrayShard, Shard, suffix_list
 from gaussaudit.io.validation import check_row_count
 
@@ -78,12 +79,20 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
 
-def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+def resolve_paths(paths: Sequence[str | os.PathLike], *, only: str | None = None, split: str | None = None,
+                  notes: list[str] | None = None) -> list[Path]:
     """Expand folders (recursively) and globs into a list of files, in order.
 
     Folder and glob matches are sorted naturally (numbers by value); the order
     the user gave between arguments is kept. A file named twice is an error.
+    Folders other tools write are read as they mean (:mod:`gaussaudit.io.layouts`):
+    a clip-retrieval output as its ``only`` embedding set, a Hugging Face
+    export as its ``split`` (every split when None); ``notes`` hears what was
+    recognised.
     """
+    notes = [] if notes is None else notes
+    check_layout_options(only, split)
+    recognised = folders = False
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
@@ -99,7 +108,11 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
         except OSError:
             pass  # missing, a broken link or a glob: told apart below
         if path.is_dir():
-            files.extend(_folder_files(path))
+            folders = True
+            embeddings = clip_retrieval_folder(path, only, notes)
+            recognised |= embeddings is not None
+            found = _folder_files(embeddings or path)
+            files.extend(select_split(path, found, split, notes) if embeddings is None else found)
         elif path.exists():
             if not path.is_file():
                 raise GaussAuditError(f"{text}: is not a regular file (a FIFO, device or socket); gaussaudit reads "
@@ -116,6 +129,12 @@ def resolve_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
             files.extend(sorted(matches, key=lambda p: natural_key(p.as_posix())))
         else:
             raise GaussAuditError(f"{text}: no such file or folder.")
+    if only is not None and not recognised:
+        raise GaussAuditError(f"{option_name('only')} picks an embedding set of a clip-retrieval output folder "
+                              "(img_emb/, text_emb/), and no such folder was given.")
+    if split is not None and not folders:
+        raise GaussAuditError(f"{option_name('split')} picks a split of a Hugging Face export folder; name the folder "
+                              "(its files or a glob of them are read as given).")
     seen: set[str] = set()
     for f in files:
         real = os.path.realpath(f)
@@ -143,6 +162,8 @@ class Dataset:
     """Shards read in order as one set of rows with a common dimension."""
 
     shards: list[Shard]
+    #: What was recognised in the inputs' layout (a clip-retrieval folder, Hugging Face splits).
+    notes: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -185,9 +206,13 @@ class Dataset:
             offset += shard.n_rows
 
 
+#: Options of the folder layouts (io.layouts), beside those of the readers.
+LAYOUT_OPTIONS = ("only", "split")
+
+
 def dataset_options() -> tuple[str, ...]:
-    """Every option a registered reader takes (``key``, ``column``…)."""
-    return tuple(dict.fromkeys(name for read in READERS.values() for name in read.options))
+    """Every option a registered reader takes (``key``, ``column``…), and the layouts' (``only``, ``split``)."""
+    return tuple(dict.fromkeys([name for read in READERS.values() for name in read.options] + list(LAYOUT_OPTIONS)))
 
 
 def open_dataset(source, **options) -> Dataset:
@@ -209,10 +234,11 @@ def open_dataset(source, **options) -> Dataset:
     given = {name: value for name, value in options.items() if value is not None and not (
         isinstance(value, (tuple, list)) and len(value) == 0)}
     in_memory = isinstance(source, (list, tuple)) and source and not isinstance(source[0], (str, os.PathLike))
+    notes: list[str] = []
     if isinstance(source, np.ndarray) or in_memory:
         shards: list[Shard] = [ArrayShard(source)]
     else:
-        files = resolve_paths(source)
+        files = resolve_paths(source, only=given.pop("only", None), split=given.pop("split", None), notes=notes)
         if "column" in given and ("columns" in given or "exclude" in given):
             raise GaussAuditError(f"{option_name('column')} names one list column of embeddings; {option_name('columns')} "
                                   f"and {option_name('exclude')} choose one-value-per-row feature columns: give one "
@@ -231,7 +257,7 @@ def open_dataset(source, **options) -> Dataset:
                 f"{s.source}: has {s.dim} features but {first.source} has {first.dim}; "
                 "every file of one dataset must have the same dimension."
             )
-    dataset = Dataset(shards)
+    dataset = Dataset(shards, tuple(notes))
     name = first.source if len(shards) == 1 else f"the {len(shards)} input files"
     check_row_count(dataset.n_rows, name)
     return dataset

@@ -291,10 +291,7 @@ def honesty_notes(report: AuditReport) -> list[str]:
             f"8/(d−4) = {min(8 / (d - 4), 1):.2f}); the paper's rule on normalised rows rejects even perfect data "
             "here, while the normalised headline test is judged against the normalised null.")
     cal = report.calibration
-    if cal is not None and cal.prenormalised:
-        out.append("the rows arrive L2-normalised (every norm the same): the norm CV, the unnormalised column "
-                   "and the joint tests describe unit rows, not the embeddings before normalisation.")
-    elif cal is not None:
+    if cal is not None and not cal.prenormalised:  # unit rows get their note from the audit
         b = cal.norm_cv
         band = f"({format_number(b.null_low)}–{format_number(b.null_high)})"
         if report.norm_cv > b.null_high:
