@@ -220,7 +220,7 @@ def _write_text(path: str, text: str, overwrite: bool) -> None:
         write_text_atomic(path, text, overwrite=overwrite)
 
 
-def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> None:
+def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None, title: str | None = None) -> None:
     """JSON, markdown, HTML and PNG outputs of one or more (label, report) columns."""
     if outputs.json_path is not None:
         import json
@@ -229,7 +229,7 @@ def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> 
     if outputs.markdown is not None:
         from gaussaudit.report.markdown import render_markdown
 
-        _write_text(outputs.markdown, render_markdown(columns), outputs.overwrite)
+        _write_text(outputs.markdown, render_markdown(columns, title=title), outputs.overwrite)
     if outputs.html is None and outputs.plots is None:
         return
     from gaussaudit.report.figures import figure_file_name, report_figures
@@ -241,7 +241,8 @@ def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None) -> 
         from gaussaudit.io.writers import write_text_atomic
         from gaussaudit.report.html import render_html
 
-        write_text_atomic(outputs.html, render_html(columns, images=images), overwrite=outputs.overwrite)
+        write_text_atomic(outputs.html, render_html(columns, images=images, **({"title": title} if title else {})),
+                          overwrite=outputs.overwrite)
     if outputs.plots is not None:
         from gaussaudit.io.writers import write_files_atomic
 
@@ -358,8 +359,9 @@ def scan(
 
     sets = embedding_sets(paths, config.only)
     if sets:  # a clip-retrieval folder with image and text embeddings: two datasets, side by side
+        title = f"gaussaudit scan · {paths[0]} (clip-retrieval output: {', '.join(name for name, _ in sets)})"
         gaussian = _run(lambda: _compare_body([str(p) for _, p in sets], [name for name, _ in sets], config,
-                                              outputs), paths)
+                                              outputs, title), paths)
         if outputs.check and not gaussian:
             raise typer.Exit(EXIT_NOT_GAUSSIAN)
         return
@@ -416,9 +418,11 @@ def compare(
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 
 
-def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outputs: Outputs) -> bool:
-    """compare's work, also scan's on a folder of several embedding sets: the
-    audits, the outputs, the terminal table; whether every input passes."""
+def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outputs: Outputs,
+                  title: str | None = None) -> bool:
+    """compare's work, also scan's on a folder of several embedding sets (then
+    ``title`` heads each view): the audits, the outputs, the terminal table;
+    whether every input passes."""
     from gaussaudit.compare import compare as compare_inputs
     from gaussaudit.report.figures import figure_file_names
 
@@ -431,11 +435,11 @@ def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outpu
     with _progress(outputs) as progress:
         result = compare_inputs(paths, names, config, progress=progress)
     columns = [(c.label, c.report) for c in result.columns]
-    _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes)
+    _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes, title)
     if _terminal_wanted(outputs):
         from gaussaudit.report.terminal import render_terminal_compare
 
-        render_terminal_compare(result, Console(highlight=False))
+        render_terminal_compare(result, Console(highlight=False), title)
     return all(_passes(r, outputs.check) for r in result.reports)
 
 

@@ -53,6 +53,8 @@ def test_scan_shows_image_and_text_side_by_side(clip_out):
     assert by_label["image"]["verdict"]["gaussian"] and not by_label["text"]["verdict"]["gaussian"]
     expected = audit(texts, **FAST)
     assert by_label["text"]["metrics"]["ad"]["mean"] == pytest.approx(expected.ad_mean, rel=1e-10)
+    rc, out, err = run_cli("scan", root, "--calibrate", "0")
+    assert rc == 0 and out.startswith(f"gaussaudit scan · {root} (clip-retrieval output: image, text)"), out + err
 
 
 def test_only_picks_one_set_and_says_what_was_read(clip_out):

@@ -199,11 +199,15 @@ def _paper_table(first_header: str, columns) -> Table:
     return table
 
 
-def render_terminal_compare(comparison: Comparison, console: Console | None = None) -> None:
-    """The paper's table with one column per input."""
+def render_terminal_compare(comparison: Comparison, console: Console | None = None, title: str | None = None) -> None:
+    """The paper's table with one column per input; ``title`` replaces the
+    heading ("gaussaudit compare · N inputs")."""
     console = console or Console()
     columns = [(c.label, c.report) for c in comparison.columns]
-    console.print(Text.assemble(("gaussaudit compare", "bold"), f" · {len(columns)} inputs"))
+    if title is None:
+        console.print(Text.assemble(("gaussaudit compare", "bold"), f" · {len(columns)} inputs"))
+    else:
+        console.print(Text(title, style="bold"))
     console.print(f"  {settings_summary(comparison.reports)}")
     console.print()
     console.print(_paper_table("Metric", columns))
