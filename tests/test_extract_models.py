@@ -260,7 +260,7 @@ def test_device_and_precision_choices():
         assert runner.resolve_device("auto") == cpu
         with pytest.raises(GaussAuditError, match="CUDA is not available"):
             runner.resolve_device("cuda:0")
-        with pytest.raises(GaussAuditError, match="fp16 needs a GPU"):
+        with pytest.raises(GaussAuditError, match="precision='fp16' needs a GPU"):
             runner.resolve_precision("fp16", cpu)
 
 
@@ -470,3 +470,48 @@ def test_a_deeper_resnet_is_not_accepted_as_resnet18(tmp_path):
     assert "allow_partial=True" in message
     loaded = load_model("simclr-resnet18", checkpoint=path, allow_partial=True)
     assert any(line.startswith("allow_partial=True: ignored") for line in loaded.report), loaded.report
+
+
+@pytest.mark.parametrize("architecture,dim,classifier", [("resnet34", 512, "fc"), ("densenet121", 1024, "classifier")])
+def test_supervised_baselines_embed_the_penultimate_layer(architecture, dim, classifier, image_folder, tmp_path):
+    """The paper's supervised baselines: a torchvision classifier's checkpoint
+    (random init here, saved as a user would save a trained one, with a
+    10-class head), embedded at the penultimate layer exactly as the
+    hand-written torchvision code gives."""
+    import torchvision
+    from PIL import Image
+    from torchvision import transforms
+
+    torch.manual_seed(5)
+    model = getattr(torchvision.models, architecture)(weights=None, num_classes=10)
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "epoch": 90},
+               tmp_path / "sup.ckpt")
+    result = extract(model=architecture, checkpoint=tmp_path / "sup.ckpt", data=image_folder,
+                     out=tmp_path / "sup.parquet", batch_size=3, workers=0)
+    paths, emb = read_parquet(result.out)
+    assert emb.shape == (len(paths), dim)
+    report = result.plan.model.report
+    assert any("penultimate layer" in line for line in report)
+    assert any(f"{classifier}.weight" in line for line in report)  # the classifier, named as not used
+    setattr(model, classifier, torch.nn.Identity())
+    model.eval()
+    tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    with torch.inference_mode():
+        reference = model(torch.stack([tf(Image.open(image_folder / p).convert("RGB")) for p in paths])).numpy()
+    np.testing.assert_allclose(emb, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_supervised_baselines_refuse_what_they_cannot_do(tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "r34.pt")
+    with pytest.raises(GaussAuditError, match=r"resnet18 needs weights: pass checkpoint='PATH' \(a torchvision state"):
+        load_model("resnet18")
+    with pytest.raises(GaussAuditError, match=r"head=True embeds through a SimCLR projection head; resnet18 is a "
+                                              r"supervised classifier"):
+        load_model("resnet18", checkpoint=tmp_path / "r34.pt", head=True)
+    with pytest.raises(GaussAuditError, match=r"96 backbone tensors have no place in resnet18.*3/4/6/3 blocks"):
+        load_model("resnet18", checkpoint=tmp_path / "r34.pt")
+    with pytest.raises(GaussAuditError, match=r"none of its .* is a torchvision densenet121 backbone weight"):
+        load_model("densenet121", checkpoint=tmp_path / "r34.pt")

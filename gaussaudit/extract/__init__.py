@@ -18,7 +18,7 @@ from gaussaudit.extract.api import (
     extract,
 )
 from gaussaudit.extract.inputs import IMAGE_SUFFIXES, find_images
-from gaussaudit.extract.models import SIMCLR_MODELS, LoadedModel, load_model
+from gaussaudit.extract.models import SIMCLR_MODELS, SUPERVISED_MODELS, LoadedModel, load_model
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LoadedModel",
     "SIMCLR_MODELS",
+    "SUPERVISED_MODELS",
     "extract",
     "find_images",
     "load_model",

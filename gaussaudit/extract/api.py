@@ -20,7 +20,7 @@ from gaussaudit.extract.inputs import (
     images_fingerprint,
     texts_fingerprint,
 )
-from gaussaudit.extract.models import SIMCLR_MODELS, check_model_name, check_model_request, load_model
+from gaussaudit.extract.models import TORCHVISION_MODELS, check_model_name, check_model_request, load_model
 from gaussaudit.io.extract_store import ExtractStore, read_text_lines
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -54,8 +54,9 @@ class ExtractConfig:
     Parameters
     ----------
     model : str
-        An open_clip architecture (``open_clip.list_models()``), or
-        ``simclr-resnet18`` / ``simclr-resnet50``.
+        An open_clip architecture (``open_clip.list_models()``),
+        ``simclr-resnet18`` / ``simclr-resnet50``, or a supervised torchvision
+        classifier (``resnet18``/``34``/``50``, ``densenet121``: its penultimate layer).
     out : path, optional
         ``.parquet`` (``path``/``text`` and ``embedding`` columns) or ``.npy``
         (with a JSON sidecar ``OUT.json`` listing the paths). Default
@@ -114,7 +115,8 @@ class ExtractConfig:
 
     def validated(self) -> "ExtractConfig":
         if not self.model:
-            raise GaussAuditError(f"{option_name('model')} is required (an open_clip architecture, or simclr-resnet18/50).")
+            raise GaussAuditError(f"{option_name('model')} is required (an open_clip architecture, simclr-resnet18/50, or "
+                                  "a torchvision classifier: resnet18/34/50, densenet121).")
         if (self.data is None) == (self.texts is None):
             raise GaussAuditError(
                 f"give {option_set('data', 'DIR')} (a folder of images) or {option_set('texts', 'FILE')} "
@@ -222,7 +224,7 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         user can act on.
     """
     config = configured(config, ExtractConfig, options, "extract")
-    require_extract_packages(open_clip=config.model not in SIMCLR_MODELS)
+    require_extract_packages(open_clip=config.model not in TORCHVISION_MODELS)
 
     # Checks that need no torch come first: a typo fails in a blink, not after
     # seconds of importing torch and open_clip.

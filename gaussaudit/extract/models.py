@@ -15,6 +15,12 @@ from gaussaudit.extract._deps import open_clip_available, require_extract_packag
 
 #: SimCLR backbones: name → (torchvision architecture, embedding dimension).
 SIMCLR_MODELS = {"simclr-resnet18": ("resnet18", 512), "simclr-resnet50": ("resnet50", 2048)}
+#: Supervised torchvision classifiers, embedded at their penultimate layer (the
+#: classifier dropped): the paper's supervised baselines.
+SUPERVISED_MODELS = {"resnet18": ("resnet18", 512), "resnet34": ("resnet34", 512), "resnet50": ("resnet50", 2048),
+                     "densenet121": ("densenet121", 1024)}
+#: Every model built from a torchvision architecture and a local checkpoint.
+TORCHVISION_MODELS = {**SIMCLR_MODELS, **SUPERVISED_MODELS}
 
 MODALITIES = ("image", "text")
 
@@ -90,9 +96,14 @@ def is_simclr(name: str) -> bool:
     return name in SIMCLR_MODELS
 
 
+def is_torchvision(name: str) -> bool:
+    """A SimCLR backbone or a supervised classifier: torchvision, a local checkpoint, no open_clip."""
+    return name in TORCHVISION_MODELS
+
+
 def known_models() -> list[str]:
     """Every model name ``extract`` accepts here (open_clip's only when it is installed)."""
-    names = list(SIMCLR_MODELS)
+    names = list(TORCHVISION_MODELS)
     if open_clip_available():
         import open_clip
 
@@ -145,7 +156,7 @@ def check_model_name(name: str) -> None:
         else " (open_clip is not installed, so CLIP architectures are unavailable: pip install 'gaussaudit[extract]')"
     )
     raise GaussAuditError(
-        f"unknown model '{name}'.{suggestion} Models: simclr-resnet18, simclr-resnet50, or any open_clip "
+        f"unknown model '{name}'.{suggestion} Models: {', '.join(TORCHVISION_MODELS)}, or any open_clip "
         f"architecture{clip_hint} — python -c 'import open_clip; print(open_clip.list_models())' lists them."
     )
 
@@ -173,19 +184,24 @@ def check_model_request(
     """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
-    if is_simclr(name):
+    if is_torchvision(name):
+        kind = ("a SimCLR checkpoint" if is_simclr(name)
+                else "a torchvision state dict, e.g. torch.save(model.state_dict(), 'model.pt')")
         if modality == "text":
             raise GaussAuditError(f"{option_name('texts')} needs a CLIP model with a text tower; {name} embeds images only.")
         if pretrained is not None:
             raise GaussAuditError(
-                f"{option_name('pretrained')} names open_clip weights; {name} loads a SimCLR checkpoint: pass "
+                f"{option_name('pretrained')} names open_clip weights; {name} loads {kind}: pass "
                 f"{option_set('checkpoint', 'PATH')}."
             )
         if checkpoint is None:
             raise GaussAuditError(
-                f"{name} needs weights: pass {option_set('checkpoint', 'PATH')} (a SimCLR checkpoint); "
+                f"{name} needs weights: pass {option_set('checkpoint', 'PATH')} ({kind}); "
                 "gaussaudit never embeds with random weights."
             )
+        if head and not is_simclr(name):
+            raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is a "
+                                  "supervised classifier, embedded at its penultimate layer.")
     else:
         if head:
             raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is a CLIP model.")
@@ -212,14 +228,16 @@ def load_model(
     Parameters
     ----------
     name : str
-        ``simclr-resnet18``, ``simclr-resnet50`` or an open_clip architecture
+        ``simclr-resnet18``, ``simclr-resnet50``, a supervised torchvision
+        classifier (``resnet18``, ``resnet34``, ``resnet50``, ``densenet121``:
+        the penultimate layer) or an open_clip architecture
         (``open_clip.list_models()``).
     pretrained : str, optional
         open_clip pretrained tag (``open_clip.list_pretrained()``), fetched by
         open_clip from its hub.
     checkpoint : path, optional
         A local checkpoint file (open_clip state dict or checkpoint; SimCLR
-        checkpoint in any common layout).
+        or torchvision checkpoint in any common layout).
     head : bool
         SimCLR only: embed through the checkpoint's projection head.
     modality : {"image", "text"}
@@ -236,10 +254,10 @@ def load_model(
         Unknown model or tag, missing or unreadable weights, weights that do not
         fit the architecture. Never falls back to random weights.
     """
-    require_extract_packages(open_clip=not is_simclr(name))
+    require_extract_packages(open_clip=not is_torchvision(name))
     check_model_name(name)
     check_model_request(name, pretrained=pretrained, checkpoint=checkpoint, head=head, modality=modality)
-    if is_simclr(name):
+    if is_torchvision(name):
         from gaussaudit.extract.simclr import load_simclr
 
         return load_simclr(name, checkpoint, head=head, allow_partial=allow_partial)

@@ -21,7 +21,7 @@ from torch import nn
 
 from gaussaudit.errors import GaussAuditError, option_set
 from gaussaudit.extract.checkpoints import find_state_dict, read_checkpoint, sha256_file
-from gaussaudit.extract.models import SIMCLR_MODELS, LoadedModel
+from gaussaudit.extract.models import TORCHVISION_MODELS, LoadedModel
 
 #: torchvision's ImageNet evaluation preprocessing, which SimCLR ResNets use.
 RESIZE, CROP = 256, 224
@@ -55,11 +55,16 @@ def resnet_preprocessing_description() -> dict:
 
 
 def backbone(architecture: str) -> nn.Module:
-    """A randomly initialised torchvision ResNet whose ``fc`` is the identity."""
+    """A randomly initialised torchvision network whose classifier (a ResNet's
+    ``fc``, a DenseNet's ``classifier``) is the identity: its output is the
+    penultimate layer."""
     import torchvision
 
     model = getattr(torchvision.models, architecture)(weights=None)
-    model.fc = nn.Identity()
+    if architecture.startswith("densenet"):
+        model.classifier = nn.Identity()
+    else:
+        model.fc = nn.Identity()
     return model
 
 
@@ -159,8 +164,8 @@ def _sample(keys, n: int = 4) -> str:
     return shown + (f" … ({len(keys)} in all)" if len(keys) > n else "")
 
 
-#: Keys of a torchvision ResNet backbone (the stem and the residual stages).
-_BACKBONE_KEY = re.compile(r"^(conv1|bn1|layer\d+)\.")
+#: Keys of a torchvision backbone: a ResNet's stem and residual stages, a DenseNet's features.
+_BACKBONE_KEY = re.compile(r"^(conv1|bn1|layer\d+|features)\.")
 #: Blocks per stage of the torchvision ResNets, to name the architecture a checkpoint is of.
 _RESNET_BLOCKS = {(2, 2, 2, 2): "resnet18", (3, 4, 6, 3): "resnet34 or resnet50", (3, 4, 23, 3): "resnet101",
                   (3, 8, 36, 3): "resnet152"}
@@ -176,11 +181,14 @@ def _blocks_per_stage(keys) -> tuple[int, ...]:
 
 
 def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: bool = False) -> LoadedModel:
-    """Load a SimCLR checkpoint into torchvision's ``resnet18``/``resnet50`` backbone.
+    """Load a SimCLR checkpoint into torchvision's ``resnet18``/``resnet50``
+    backbone, or a supervised classifier's into its architecture (``resnet18/34/50``,
+    ``densenet121``: the classifier is dropped and reported, the embedding is
+    the penultimate layer).
 
     Parameters
     ----------
-    name : {"simclr-resnet18", "simclr-resnet50"}
+    name : {"simclr-resnet18", "simclr-resnet50", "resnet18", "resnet34", "resnet50", "densenet121"}
     checkpoint : path
         Bare state dict, or one under ``state_dict``/``model``/…; key prefixes
         stripped, projection-head and classifier keys ignored (and reported).
@@ -196,7 +204,8 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
         The backbone's weights are not all there, do not fit the architecture,
         or (without ``allow_partial``) the checkpoint's backbone has more.
     """
-    architecture, dim = SIMCLR_MODELS[name]
+    architecture, dim = TORCHVISION_MODELS[name]
+    family = "simclr-" if name.startswith("simclr-") else ""
     source = str(checkpoint)
     state, where = find_state_dict(read_checkpoint(checkpoint), source)
     model = backbone(architecture)
@@ -217,7 +226,8 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
     if missing:
         hint = ""
         if architecture == "resnet50" and not any(".conv3." in k for k in loaded):
-            hint = " The checkpoint has no conv3 layers: it looks like a resnet18/34; try simclr-resnet18."
+            hint = (f" The checkpoint has no conv3 layers: it looks like a resnet18/34; try {family}resnet18"
+                    + ("." if family else " or resnet34."))
         raise GaussAuditError(
             f"{source}: the {name} backbone is incomplete: {len(missing)} of its {len(required)} weights are "
             f"missing under the prefix '{prefix}' (e.g. {_sample(missing, 3)}).{hint} gaussaudit never embeds "
@@ -227,8 +237,9 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
     if wrong:
         key, got, want = wrong[0]
         hint = ""
-        if any(k.endswith(".conv3.weight") for k in (p[len(prefix):] for p in state)) and architecture == "resnet18":
-            hint = " The checkpoint has conv3 layers (bottleneck blocks): it looks like a resnet50; try simclr-resnet50."
+        if any(k.endswith(".conv3.weight") for k in (p[len(prefix):] for p in state)) and architecture in ("resnet18",
+                                                                                                         "resnet34"):
+            hint = f" The checkpoint has conv3 layers (bottleneck blocks): it looks like a resnet50; try {family}resnet50."
         elif key == "conv1.weight" and got.shape[-1] == 3:
             hint = (" Its conv1 is 3×3, a CIFAR-style stem; gaussaudit builds torchvision's ImageNet ResNet "
                     "(7×7 conv1, max-pool, 224-px inputs) and cannot load it.")
@@ -241,7 +252,8 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
     if extra and not allow_partial:
         blocks = _blocks_per_stage(k[len(prefix):] for k in state if k.startswith(prefix))
         looks = _RESNET_BLOCKS.get(blocks)
-        hint = f" Its stages hold {'/'.join(map(str, blocks))} blocks" + (f", as a {looks} does." if looks else ".")
+        hint = (f" Its stages hold {'/'.join(map(str, blocks))} blocks" + (f", as a {looks} does." if looks else ".")
+                if blocks else "")
         raise GaussAuditError(
             f"{source}: {len(extra)} backbone tensors have no place in {name} (e.g. {_sample(extra, 3)}): the "
             f"checkpoint is of a deeper network.{hint} Pass {option_set('allow_partial')} to embed with the {architecture} "
@@ -259,7 +271,10 @@ def load_simclr(name: str, checkpoint: str, head: bool = False, allow_partial: b
     if other_full:
         report.append(f"also a complete backbone under '{other_full[0]}' (not used: a momentum/target copy?)")
 
-    found_head = _infer_head(state, ignored, dim)
+    # a supervised classifier's fc/classifier is its output layer, not a projection head
+    found_head = _infer_head(state, ignored, dim) if family else None
+    if not family:
+        report.append(f"embeddings: the penultimate layer ({dim} features); the classifier is not used")
     head_keys: list[str] = []
     if found_head is not None:
         head_prefix, head_module, head_text = found_head
