@@ -20,7 +20,7 @@ from gaussaudit.extract.inputs import (
     images_fingerprint,
     texts_fingerprint,
 )
-from gaussaudit.extract.models import TORCHVISION_MODELS, check_model_name, check_model_request, load_model
+from gaussaudit.extract.models import check_model_name, check_model_request, load_model, needs_open_clip
 from gaussaudit.io.extract_store import ExtractStore, read_text_lines
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -224,7 +224,7 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
         user can act on.
     """
     config = configured(config, ExtractConfig, options, "extract")
-    require_extract_packages(open_clip=config.model not in TORCHVISION_MODELS)
+    require_extract_packages(open_clip=needs_open_clip(config.model))
 
     # Checks that need no torch come first: a typo fails in a blink, not after
     # seconds of importing torch and open_clip.

@@ -21,6 +21,8 @@ SUPERVISED_MODELS = {"resnet18": ("resnet18", 512), "resnet34": ("resnet34", 512
                      "densenet121": ("densenet121", 1024)}
 #: Every model built from a torchvision architecture and a local checkpoint.
 TORCHVISION_MODELS = {**SIMCLR_MODELS, **SUPERVISED_MODELS}
+#: Text encoders from a local folder, ``st:PATH`` / ``hf:PATH``: the prefix and what it loads.
+TEXT_MODEL_KINDS = {"st": "sentence-transformers", "hf": "transformers"}
 
 MODALITIES = ("image", "text")
 
@@ -96,6 +98,16 @@ def is_simclr(name: str) -> bool:
     return name in SIMCLR_MODELS
 
 
+def is_text_model(name: str) -> bool:
+    """``st:PATH`` or ``hf:PATH``: a text encoder from a local folder."""
+    kind, colon, path = name.partition(":")
+    return bool(colon) and kind in TEXT_MODEL_KINDS
+
+
+def needs_open_clip(name: str) -> bool:
+    return not (is_torchvision(name) or is_text_model(name))
+
+
 def is_torchvision(name: str) -> bool:
     """A SimCLR backbone or a supervised classifier: torchvision, a local checkpoint, no open_clip."""
     return name in TORCHVISION_MODELS
@@ -145,6 +157,8 @@ def pretrained_tags(name: str) -> list[str]:
 
 def check_model_name(name: str) -> None:
     """Fail on an unknown model, suggesting the nearest known names."""
+    if is_text_model(name):
+        return
     names = known_models()
     if name in names:
         return
@@ -156,8 +170,9 @@ def check_model_name(name: str) -> None:
         else " (open_clip is not installed, so CLIP architectures are unavailable: pip install 'gaussaudit[extract]')"
     )
     raise GaussAuditError(
-        f"unknown model '{name}'.{suggestion} Models: {', '.join(TORCHVISION_MODELS)}, or any open_clip "
-        f"architecture{clip_hint} — python -c 'import open_clip; print(open_clip.list_models())' lists them."
+        f"unknown model '{name}'.{suggestion} Models: {', '.join(TORCHVISION_MODELS)}, st:FOLDER / hf:FOLDER (a "
+        f"local sentence-transformers / transformers text encoder), or any open_clip architecture{clip_hint} — "
+        "python -c 'import open_clip; print(open_clip.list_models())' lists them."
     )
 
 
@@ -184,6 +199,15 @@ def check_model_request(
     """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}; got {modality!r}")
+    if is_text_model(name):
+        if modality != "text":
+            raise GaussAuditError(f"{name} is a text encoder: give {option_set('texts', 'FILE')} (one text a line), "
+                                  f"not {option_name('data')}.")
+        if pretrained is not None or checkpoint is not None or head:
+            given = option_name("pretrained" if pretrained is not None else "checkpoint" if checkpoint else "head")
+            raise GaussAuditError(f"{given} does not apply to {name}: the folder after '{name.partition(':')[0]}:' "
+                                  "holds the weights.")
+        return
     if is_torchvision(name):
         kind = ("a SimCLR checkpoint" if is_simclr(name)
                 else "a torchvision state dict, e.g. torch.save(model.state_dict(), 'model.pt')")
@@ -230,8 +254,9 @@ def load_model(
     name : str
         ``simclr-resnet18``, ``simclr-resnet50``, a supervised torchvision
         classifier (``resnet18``, ``resnet34``, ``resnet50``, ``densenet121``:
-        the penultimate layer) or an open_clip architecture
-        (``open_clip.list_models()``).
+        the penultimate layer), a local text encoder (``st:FOLDER`` for
+        sentence-transformers, ``hf:FOLDER`` for transformers: masked mean
+        pooling) or an open_clip architecture (``open_clip.list_models()``).
     pretrained : str, optional
         open_clip pretrained tag (``open_clip.list_pretrained()``), fetched by
         open_clip from its hub.
@@ -254,9 +279,13 @@ def load_model(
         Unknown model or tag, missing or unreadable weights, weights that do not
         fit the architecture. Never falls back to random weights.
     """
-    require_extract_packages(open_clip=not is_torchvision(name))
+    require_extract_packages(open_clip=needs_open_clip(name))
     check_model_name(name)
     check_model_request(name, pretrained=pretrained, checkpoint=checkpoint, head=head, modality=modality)
+    if is_text_model(name):
+        from gaussaudit.extract.textmodels import load_text_model
+
+        return load_text_model(name)
     if is_torchvision(name):
         from gaussaudit.extract.simclr import load_simclr
 
