@@ -15,6 +15,7 @@ from gaussaudit.errors import GaussAuditError, cli_spelling, option_name, option
 
 RULES = ("paper",)
 
+
 def configured(config, default_type, options: dict, what: str):
     """``config`` (or a default ``default_type()``) with keyword ``options``
     applied and validated: the one way every entry point takes its options.
