@@ -591,7 +591,8 @@ def extract(
     out: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths). Default: DIR.embeddings.parquet beside the image folder (FILE.embeddings.parquet beside --texts).", show_default=False),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", metavar="TAG", help="open_clip pretrained tag (open_clip.list_pretrained()); fetched from open_clip's hub."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", help="Local checkpoint file: an open_clip state dict/checkpoint, or a SimCLR checkpoint (any common layout)."),
-    texts: Optional[str] = typer.Option(None, "--texts", metavar="FILE", help="Embed captions (one a line) with CLIP's text tower instead of images."),
+    texts: Optional[str] = typer.Option(None, "--texts", metavar="FILE", help="Embed texts instead of images (CLIP's text tower, or a st:/hf: text encoder): .txt (one a line), .jsonl or .parquet."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", metavar="NAME", help="The .jsonl field or .parquet column of the texts (default: text, sentence, caption or content, else the only text field)."),
     head: bool = typer.Option(False, "--head", help="SimCLR: embed through the checkpoint's projection head instead of the backbone."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda or cuda:N."),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 autocast on GPU, fp32 on CPU), fp32, fp16 or bf16."),
@@ -622,7 +623,8 @@ def extract(
     progress = None
     try:
         config = ExtractConfig(
-            model=model, out=out, data=data, texts=texts, pretrained=pretrained, checkpoint=checkpoint,
+            model=model, out=out, data=data, texts=texts, text_column=text_column, pretrained=pretrained,
+            checkpoint=checkpoint,
             head=head, device=device, precision=precision, batch_size=batch_size, workers=workers, limit=limit,
             shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict, allow_partial=allow_partial,
         )

@@ -102,3 +102,33 @@ def test_text_model_errors(text_models, image_folder, captions_file, tmp_path):
         assert rc == 2 and "Traceback" not in err and message in err, (args, err)
     with pytest.raises(GaussAuditError, match=r"^checkpoint does not apply to hf:"):
         load_model(f"hf:{text_models / 'hf'}", checkpoint=str(captions_file), modality="text")
+
+
+def test_texts_from_jsonl_and_parquet_columns(text_models, tmp_path):
+    """--texts takes .jsonl records and a parquet column as it takes .txt lines:
+    the same texts give the same embeddings; blank and missing texts are left out."""
+    import pyarrow as pa
+
+    texts = _texts()
+    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
+    records = [{"id": i, "sentence": t, "label": "x"} for i, t in enumerate(texts)] + [{"id": 99, "sentence": None}]
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    pq.write_table(pa.table({"id": list(range(len(texts) + 1)), "body": texts + [" "], "tag": ["a"] * (len(texts) + 1)}),
+                   tmp_path / "t.parquet")
+    model = f"st:{text_models / 'st'}"
+    plain = extract(model=model, texts=tmp_path / "t.txt", out=tmp_path / "a.parquet")
+    from_jsonl = extract(model=model, texts=tmp_path / "t.jsonl", out=tmp_path / "b.parquet")
+    with pytest.raises(GaussAuditError, match=r"which field holds the texts\? It has id, body, tag; choose one with "
+                                              r"text_column='NAME'"):
+        extract(model=model, texts=tmp_path / "t.parquet", out=tmp_path / "c.parquet")
+    from_parquet = extract(model=model, texts=tmp_path / "t.parquet", text_column="body", out=tmp_path / "c.parquet")
+    (a_texts, a, _), (b_texts, b, _), (c_texts, c, _) = (_read(r.out) for r in (plain, from_jsonl, from_parquet))
+    assert a_texts == b_texts == c_texts == texts
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    (tmp_path / "bad.jsonl").write_text('{"text": "a cat"}\nnot json\n')
+    rc, _, err = run_cli("extract", "--model", model, "--texts", tmp_path / "bad.jsonl", "--out", tmp_path / "d.parquet")
+    assert rc == 2 and "bad.jsonl: line 2 is not JSON" in err, err
+    rc, _, err = run_cli("extract", "--model", model, "--texts", tmp_path / "t.txt", "--text-column", "body",
+                         "--out", tmp_path / "e.parquet")
+    assert rc == 2 and "--text-column picks a field of .jsonl or a column of .parquet texts" in err, err

@@ -21,7 +21,7 @@ from gaussaudit.extract.inputs import (
     texts_fingerprint,
 )
 from gaussaudit.extract.models import check_model_name, check_model_request, load_model, needs_open_clip
-from gaussaudit.io.extract_store import ExtractStore, read_text_lines
+from gaussaudit.io.extract_store import ExtractStore, read_texts
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
@@ -65,7 +65,12 @@ class ExtractConfig:
     data : path, optional
         Folder of images, read recursively in sorted order.
     texts : path, optional
-        Text file, one caption a line, embedded with CLIP's text tower instead.
+        Texts to embed instead of images (CLIP's text tower, or a text
+        encoder): a ``.txt`` file (one a line), ``.jsonl`` (a field of each
+        record) or ``.parquet`` (a column).
+    text_column : str, optional
+        The ``.jsonl`` field or parquet column of the texts (default: text,
+        sentence, caption or content, else the only text field).
     pretrained : str, optional
         open_clip pretrained tag.
     checkpoint : path, optional
@@ -99,6 +104,7 @@ class ExtractConfig:
     out: str | None = None
     data: str | None = None
     texts: str | None = None
+    text_column: str | None = None
     pretrained: str | None = None
     checkpoint: str | None = None
     head: bool = False
@@ -122,6 +128,9 @@ class ExtractConfig:
                 f"give {option_set('data', 'DIR')} (a folder of images) or {option_set('texts', 'FILE')} "
                 "(one caption a line)" + (", not both." if self.data is not None else ".")
             )
+        if self.text_column is not None and self.texts is None:
+            raise GaussAuditError(f"{option_name('text_column')} picks the field of {option_name('texts')}; "
+                                  "no texts were given.")
         if not self.out:
             return replace(self, out=str(default_output(self.data, self.texts))).validated()
         device = self.device.strip().lower()
@@ -249,7 +258,7 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
         fingerprint = images_fingerprint(config.data, keys)
         unit = "images"
     else:
-        keys = read_text_lines(config.texts)[: config.limit]
+        keys = read_texts(config.texts, config.text_column)[: config.limit]
         if not keys:
             raise GaussAuditError(f"{config.texts}: holds no captions (every line is blank).")
         fingerprint = texts_fingerprint(keys)

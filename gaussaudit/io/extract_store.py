@@ -72,6 +72,81 @@ def parts_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".parts")
 
 
+#: Fields/columns taken for the texts of a .jsonl or .parquet file, in this order.
+TEXT_FIELDS = ("text", "sentence", "caption", "content")
+
+
+def read_texts(path: str | os.PathLike, column: str | None = None) -> list[str]:
+    """The texts of ``--texts FILE``: a ``.txt`` file's lines, a ``.jsonl``
+    file's ``column`` of each record (or a bare JSON string a line), a parquet
+    file's ``column``. Without ``column``: the first of TEXT_FIELDS present,
+    else the only text field. Blank and missing texts are left out."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".jsonl", ".parquet"):
+        if column is not None:
+            raise GaussAuditError(f"{option_name('text_column')} picks a field of .jsonl or a column of .parquet "
+                                  f"texts; {path} is read as plain text, one text a line.")
+        return read_text_lines(path)
+    if suffix == ".parquet":
+        texts = _parquet_texts(path, column)
+    else:
+        texts = _jsonl_texts(path, column)
+    return [t for t in texts if isinstance(t, str) and t.strip()]
+
+
+def _text_field(path, fields: dict[str, bool], column: str | None) -> str:
+    """``fields``: name → holds text. The field to read, or an error listing them."""
+    if column is not None:
+        if column not in fields:
+            raise GaussAuditError(f"{path}: has no field '{column}' (it has: {', '.join(fields) or 'none'}).")
+        return column
+    for name in TEXT_FIELDS:
+        if fields.get(name):
+            return name
+    textual = [name for name, is_text in fields.items() if is_text]
+    if len(textual) == 1:
+        return textual[0]
+    raise GaussAuditError(f"{path}: which field holds the texts? It has {', '.join(fields) or 'none'}; choose one with "
+                          f"{option_set('text_column', 'NAME')}.")
+
+
+def _parquet_texts(path, column: str | None) -> list:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise GaussAuditError(f"{path}: no such file.") from None
+    except Exception as exc:
+        raise GaussAuditError(f"{path}: is not a readable parquet file ({type(exc).__name__}: {str(exc)[:120]}).") from None
+    fields = {f.name: pa.types.is_string(f.type) or pa.types.is_large_string(f.type) for f in schema}
+    name = _text_field(path, fields, column)
+    if not fields[name]:
+        raise GaussAuditError(f"{path}: column '{name}' holds {schema.field(name).type}, not text.")
+    return pq.read_table(path, columns=[name]).column(name).to_pylist()
+
+
+def _jsonl_texts(path, column: str | None) -> list:
+    lines = read_text_lines(path)
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise GaussAuditError(f"{path}: line {number} is not JSON ({exc.msg}).") from None
+    if all(isinstance(r, str) for r in records):
+        return records
+    if not all(isinstance(r, dict) for r in records):
+        raise GaussAuditError(f"{path}: every line must be a JSON object (or every line a JSON string).")
+    fields: dict[str, bool] = {}
+    for r in records:
+        for key, value in r.items():
+            fields[key] = fields.get(key, False) or isinstance(value, str)
+    name = _text_field(path, fields, column)
+    return [r.get(name) for r in records]
+
+
 def read_text_lines(path: str | os.PathLike) -> list[str]:
     """Lines of a UTF-8 text file, without line endings, blank lines left out.
 
