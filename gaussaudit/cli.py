@@ -586,7 +586,7 @@ def _file_prefixes(labels) -> list[str]:
 
 @app.command()
 def extract(
-    model: str = typer.Option(..., "--model", "-m", help="An open_clip architecture (e.g. ViT-B-32; see open_clip.list_models()), simclr-resnet18 / simclr-resnet50, or a supervised torchvision classifier (resnet18, resnet34, resnet50, densenet121: the penultimate layer).", show_default=False),
+    model: str = typer.Option(..., "--model", "-m", help="An open_clip architecture (e.g. ViT-B-32; see open_clip.list_models()), simclr-resnet18 / simclr-resnet50, a supervised torchvision classifier (resnet18, resnet34, resnet50, densenet121: the penultimate layer), dino-vits16/vits8/vitb16/vitb8, or a local text encoder st:FOLDER / hf:FOLDER (with --texts).", show_default=False),
     data: Optional[str] = typer.Option(None, "--data", "-d", metavar="DIR", help="Folder of images (jpg, jpeg, png, webp, bmp, gif, tiff), read recursively in sorted order."),
     out: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths). Default: DIR.embeddings.parquet beside the image folder (FILE.embeddings.parquet beside --texts).", show_default=False),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", metavar="TAG", help="open_clip pretrained tag (open_clip.list_pretrained()); fetched from open_clip's hub."),

@@ -515,3 +515,43 @@ def test_supervised_baselines_refuse_what_they_cannot_do(tmp_path):
         load_model("resnet18", checkpoint=tmp_path / "r34.pt")
     with pytest.raises(GaussAuditError, match=r"none of its .* is a torchvision densenet121 backbone weight"):
         load_model("densenet121", checkpoint=tmp_path / "r34.pt")
+
+
+def test_dino_vit_embeds_the_teachers_class_token(image_folder, tmp_path):
+    """A DINO training checkpoint (student and teacher, DINO heads beside the
+    backbones): the teacher's class token, as DINO's evaluation computes it
+    with timm's ViT and its preprocessing (Resize 256 bicubic, CenterCrop 224)."""
+    import timm
+    from PIL import Image
+    from torchvision import transforms
+
+    torch.manual_seed(11)
+    student = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0)
+    teacher = timm.create_model("vit_small_patch16_224", pretrained=False, num_classes=0).eval()
+    checkpoint = {
+        "student": {**{f"module.backbone.{k}": v for k, v in student.state_dict().items()},
+                    "module.head.last_layer.weight_g": torch.ones(1, 1)},
+        "teacher": {**{f"backbone.{k}": v for k, v in teacher.state_dict().items()},
+                    "head.mlp.0.weight": torch.zeros(8, 384), "head.last_layer.weight_g": torch.ones(1, 1)},
+        "epoch": 100,
+    }
+    torch.save(checkpoint, tmp_path / "dino.pth")
+    result = extract(model="dino-vits16", checkpoint=tmp_path / "dino.pth", data=image_folder,
+                     out=tmp_path / "dino.parquet", batch_size=4, workers=0)
+    paths, emb = read_parquet(result.out)
+    report = result.plan.model.report
+    assert "loaded from checkpoint['teacher'], key prefix 'backbone.' stripped" in report[0]
+    tf = transforms.Compose([transforms.Resize(256, interpolation=transforms.InterpolationMode.BICUBIC),
+                             transforms.CenterCrop(224), transforms.ToTensor(),
+                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    with torch.inference_mode():
+        reference = teacher(torch.stack([tf(Image.open(image_folder / p).convert("RGB")) for p in paths])).numpy()
+    assert emb.shape == (len(paths), 384)
+    np.testing.assert_allclose(emb, reference, rtol=1e-4, atol=1e-4)
+    # the released backbone weights: a bare state dict
+    torch.save(teacher.state_dict(), tmp_path / "dino_deitsmall16_pretrain.pth")
+    assert "from the file itself" in load_model("dino-vits16", checkpoint=tmp_path / "dino_deitsmall16_pretrain.pth").report[0]
+    with pytest.raises(GaussAuditError, match=r"weights do not fit dino-vits8 .*another patch size"):
+        load_model("dino-vits8", checkpoint=tmp_path / "dino_deitsmall16_pretrain.pth")
+    with pytest.raises(GaussAuditError, match=r"dino-vits16 needs weights: pass checkpoint='PATH' \(a DINO checkpoint\)"):
+        load_model("dino-vits16")

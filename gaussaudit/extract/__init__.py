@@ -18,7 +18,7 @@ from gaussaudit.extract.api import (
     extract,
 )
 from gaussaudit.extract.inputs import IMAGE_SUFFIXES, find_images
-from gaussaudit.extract.models import SIMCLR_MODELS, SUPERVISED_MODELS, LoadedModel, load_model
+from gaussaudit.extract.models import DINO_MODELS, SIMCLR_MODELS, SUPERVISED_MODELS, LoadedModel, load_model
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -28,6 +28,7 @@ __all__ = [
     "ExtractResult",
     "IMAGE_SUFFIXES",
     "LoadedModel",
+    "DINO_MODELS",
     "SIMCLR_MODELS",
     "SUPERVISED_MODELS",
     "extract",

@@ -21,6 +21,11 @@ SUPERVISED_MODELS = {"resnet18": ("resnet18", 512), "resnet34": ("resnet34", 512
                      "densenet121": ("densenet121", 1024)}
 #: Every model built from a torchvision architecture and a local checkpoint.
 TORCHVISION_MODELS = {**SIMCLR_MODELS, **SUPERVISED_MODELS}
+#: DINO ViTs: name → (timm architecture, embedding dimension: the class token).
+DINO_MODELS = {"dino-vits16": ("vit_small_patch16_224", 384), "dino-vits8": ("vit_small_patch8_224", 384),
+               "dino-vitb16": ("vit_base_patch16_224", 768), "dino-vitb8": ("vit_base_patch8_224", 768)}
+#: Image models from a local checkpoint only (no open_clip, no hub).
+CHECKPOINT_MODELS = {**TORCHVISION_MODELS, **DINO_MODELS}
 #: Text encoders from a local folder, ``st:PATH`` / ``hf:PATH``: the prefix and what it loads.
 TEXT_MODEL_KINDS = {"st": "sentence-transformers", "hf": "transformers"}
 
@@ -105,7 +110,7 @@ def is_text_model(name: str) -> bool:
 
 
 def needs_open_clip(name: str) -> bool:
-    return not (is_torchvision(name) or is_text_model(name))
+    return not (name in CHECKPOINT_MODELS or is_text_model(name))
 
 
 def is_torchvision(name: str) -> bool:
@@ -115,7 +120,7 @@ def is_torchvision(name: str) -> bool:
 
 def known_models() -> list[str]:
     """Every model name ``extract`` accepts here (open_clip's only when it is installed)."""
-    names = list(TORCHVISION_MODELS)
+    names = list(CHECKPOINT_MODELS)
     if open_clip_available():
         import open_clip
 
@@ -170,7 +175,7 @@ def check_model_name(name: str) -> None:
         else " (open_clip is not installed, so CLIP architectures are unavailable: pip install 'gaussaudit[extract]')"
     )
     raise GaussAuditError(
-        f"unknown model '{name}'.{suggestion} Models: {', '.join(TORCHVISION_MODELS)}, st:FOLDER / hf:FOLDER (a "
+        f"unknown model '{name}'.{suggestion} Models: {', '.join(CHECKPOINT_MODELS)}, st:FOLDER / hf:FOLDER (a "
         f"local sentence-transformers / transformers text encoder), or any open_clip architecture{clip_hint} — "
         "python -c 'import open_clip; print(open_clip.list_models())' lists them."
     )
@@ -208,8 +213,8 @@ def check_model_request(
             raise GaussAuditError(f"{given} does not apply to {name}: the folder after '{name.partition(':')[0]}:' "
                                   "holds the weights.")
         return
-    if is_torchvision(name):
-        kind = ("a SimCLR checkpoint" if is_simclr(name)
+    if name in CHECKPOINT_MODELS:
+        kind = ("a SimCLR checkpoint" if is_simclr(name) else "a DINO checkpoint" if name in DINO_MODELS
                 else "a torchvision state dict, e.g. torch.save(model.state_dict(), 'model.pt')")
         if modality == "text":
             raise GaussAuditError(f"{option_name('texts')} needs a CLIP model with a text tower; {name} embeds images only.")
@@ -224,8 +229,9 @@ def check_model_request(
                 "gaussaudit never embeds with random weights."
             )
         if head and not is_simclr(name):
-            raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is a "
-                                  "supervised classifier, embedded at its penultimate layer.")
+            what = ("a DINO ViT, embedded at its class token" if name in DINO_MODELS
+                    else "a supervised classifier, embedded at its penultimate layer")
+            raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is {what}.")
     else:
         if head:
             raise GaussAuditError(f"{option_set('head')} embeds through a SimCLR projection head; {name} is a CLIP model.")
@@ -254,7 +260,8 @@ def load_model(
     name : str
         ``simclr-resnet18``, ``simclr-resnet50``, a supervised torchvision
         classifier (``resnet18``, ``resnet34``, ``resnet50``, ``densenet121``:
-        the penultimate layer), a local text encoder (``st:FOLDER`` for
+        the penultimate layer), a DINO ViT (``dino-vits16``/``vits8``/``vitb16``/``vitb8``:
+        the class token; a training checkpoint's teacher), a local text encoder (``st:FOLDER`` for
         sentence-transformers, ``hf:FOLDER`` for transformers: masked mean
         pooling) or an open_clip architecture (``open_clip.list_models()``).
     pretrained : str, optional
@@ -286,6 +293,10 @@ def load_model(
         from gaussaudit.extract.textmodels import load_text_model
 
         return load_text_model(name)
+    if name in DINO_MODELS:
+        from gaussaudit.extract.dino import load_dino
+
+        return load_dino(name, checkpoint)
     if is_torchvision(name):
         from gaussaudit.extract.simclr import load_simclr
 
