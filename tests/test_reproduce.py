@@ -12,7 +12,7 @@ from test_cli import STABLE_KEYS, _check_type, _get
 
 from gaussaudit.report.table import format_number
 
-from conftest import CLI_TIMEOUT, run_cli_many
+from conftest import CLI_TIMEOUT, run_cli, run_cli_many
 
 pytest.importorskip("torch")
 
@@ -189,3 +189,26 @@ def test_output_into_a_fifo_is_written_into_not_replaced(tmp_path):
     assert received == ['{"runs": []}\n']
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]  # no temporary file left
+
+
+def test_reproduce_digits_quick(tmp_path):
+    """Real images offline: the same MLP and initialisation trained with InfoNCE
+    and with cross-entropy on scikit-learn's digits; both audited along training."""
+    pytest.importorskip("sklearn")
+    rc, out, err = run_cli("reproduce", "digits", "--quick", "--json", tmp_path / "d.json")
+    assert rc == 0 and "Traceback" not in err, err
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert doc["schema"] == "gaussaudit.reproduce-digits/1"
+    assert doc["n_train"] + doc["n_test"] == 1797 and 530 <= doc["n_test"] <= 545
+    stages = [(r["input"], r["stage"], r["epoch"]) for r in doc["runs"]]
+    assert stages == [("pixels", "input", None), ("contrastive", "init", 0), ("contrastive", "epoch", 3),
+                      ("contrastive", "trained", 6), ("supervised", "init", 0), ("supervised", "epoch", 3),
+                      ("supervised", "trained", 6)]
+    by = {(r["input"], r["stage"]): r for r in doc["runs"]}
+    # one initialisation for both models: their init audits are the same numbers
+    assert by[("contrastive", "init")]["metrics"] == by[("supervised", "init")]["metrics"]
+    assert doc["supervised_test_accuracy"] > 0.6 and doc["infonce_loss"][-1] < doc["infonce_loss"][0]
+    # the paper's contrast on these seeds: cross-entropy features depart further from normal than InfoNCE's
+    ad = {m: by[(m, "trained")]["metrics"]["paper_table"]["unnormalised"]["ad"]["mean"] for m in ("contrastive", "supervised")}
+    assert ad["supervised"] > 1.5 * ad["contrastive"], ad
+    assert "gaussaudit reproduce digits" in out and "CE E6" in out
