@@ -55,8 +55,10 @@ class ExtractConfig:
     ----------
     model : str
         An open_clip architecture (``open_clip.list_models()``),
-        ``simclr-resnet18`` / ``simclr-resnet50``, or a supervised torchvision
-        classifier (``resnet18``/``34``/``50``, ``densenet121``: its penultimate layer).
+        ``simclr-resnet18`` / ``simclr-resnet50``, a supervised torchvision
+        classifier (``resnet18``/``34``/``50``, ``densenet121``: its penultimate
+        layer), a DINO ViT (``dino-vits16``/``vits8``/``vitb16``/``vitb8``), or a
+        local text encoder for ``texts`` (``st:FOLDER``, ``hf:FOLDER``).
     out : path, optional
         ``.parquet`` (``path``/``text`` and ``embedding`` columns) or ``.npy``
         (with a JSON sidecar ``OUT.json`` listing the paths). Default
@@ -121,12 +123,12 @@ class ExtractConfig:
 
     def validated(self) -> "ExtractConfig":
         if not self.model:
-            raise GaussAuditError(f"{option_name('model')} is required (an open_clip architecture, simclr-resnet18/50, or "
-                                  "a torchvision classifier: resnet18/34/50, densenet121).")
+            raise GaussAuditError(f"{option_name('model')} is required (an open_clip architecture, simclr-resnet18/50, "
+                                  "resnet18/34/50, densenet121, dino-vits16/…, or st:FOLDER / hf:FOLDER for texts).")
         if (self.data is None) == (self.texts is None):
             raise GaussAuditError(
                 f"give {option_set('data', 'DIR')} (a folder of images) or {option_set('texts', 'FILE')} "
-                "(one caption a line)" + (", not both." if self.data is not None else ".")
+                "(.txt, .jsonl or .parquet texts)" + (", not both." if self.data is not None else ".")
             )
         if self.text_column is not None and self.texts is None:
             raise GaussAuditError(f"{option_name('text_column')} picks the field of {option_name('texts')}; "
