@@ -217,7 +217,8 @@ def check_model_request(
         kind = ("a SimCLR checkpoint" if is_simclr(name) else "a DINO checkpoint" if name in DINO_MODELS
                 else "a torchvision state dict, e.g. torch.save(model.state_dict(), 'model.pt')")
         if modality == "text":
-            raise GaussAuditError(f"{option_name('texts')} needs a CLIP model with a text tower; {name} embeds images only.")
+            raise GaussAuditError(f"{option_name('texts')} needs a CLIP model with a text tower or a text encoder "
+                                  f"(st:FOLDER, hf:FOLDER); {name} embeds images only.")
         if pretrained is not None:
             raise GaussAuditError(
                 f"{option_name('pretrained')} names open_clip weights; {name} loads {kind}: pass "
