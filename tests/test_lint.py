@@ -26,9 +26,11 @@ def test_renderers_declare_what_they_render():
 
     from gaussaudit.audit import AuditReport
     from gaussaudit.compare import Comparison, Track
+    from gaussaudit.reproduce.digits import DigitsResult
     from gaussaudit.reproduce.synthetic import SyntheticResult
 
-    names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "SyntheticResult": SyntheticResult}
+    names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "SyntheticResult": SyntheticResult,
+             "DigitsResult": DigitsResult}
     modules = ["gaussaudit.report.json", "gaussaudit.report.terminal", "gaussaudit.report.markdown",
                "gaussaudit.report.html", "gaussaudit.report.sections", "gaussaudit.report.figures",
                "gaussaudit.reproduce.report"]

@@ -35,8 +35,11 @@ def clip_retrieval_sets(folder: Path) -> dict[str, Path]:
     found = {}
     for name, sub in CLIP_RETRIEVAL_SETS.items():
         path = folder / sub
-        if path.is_dir() and any(p.suffix.lower() == ".npy" for p in path.iterdir()):
-            found[name] = path
+        try:
+            if path.is_dir() and any(p.suffix.lower() == ".npy" for p in path.iterdir()):
+                found[name] = path
+        except OSError:  # cannot be searched or listed: the folder walk names it
+            continue
     return found
 
 
@@ -50,7 +53,10 @@ def embedding_sets(source, only: str | None = None) -> list[tuple[str, Path]] | 
         source = source[0]
     if only is not None or not isinstance(source, (str, Path)):
         return None
-    sets = clip_retrieval_sets(Path(source)) if Path(source).is_dir() else {}
+    try:
+        sets = clip_retrieval_sets(Path(source)) if Path(source).is_dir() else {}
+    except OSError:  # not readable: the audit itself says so, as for any input
+        return None
     return list(sets.items()) if len(sets) > 1 else None
 
 
