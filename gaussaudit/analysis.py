@@ -12,6 +12,7 @@ from gaussaudit.errors import option_name, option_set
 from gaussaudit.prep.whiten import CovarianceBasis, covariance_basis, whiten
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band
+from gaussaudit.stats.drift import SpectrumSummary, spectrum_summary
 from gaussaudit.stats.headline import (
     INNER_DRAWS,
     NULLS,
@@ -111,6 +112,8 @@ class SampleAnalysis:
     pair: dict | None = None
     uniformity: UniformityResult | None = None
     calibration: NullCalibration | None = None
+    #: Rotation-invariant summaries of the tested rows' covariance spectrum.
+    spectrum: SpectrumSummary | None = None
 
 
 def _needs_basis(config) -> bool:
@@ -193,8 +196,9 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
     if config.calibrate:
         progress.stage("calibrating")
         calibration = _calibrate(tested, norms, raw_basis, directions, config, test_rows)
+    spectrum = spectrum_summary(basis.eigenvalues) if basis is not None else None
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, multivariate,
-                          tuple(notes), qq, pair, uniformity, calibration)
+                          tuple(notes), qq, pair, uniformity, calibration, spectrum)
 
 
 def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: CovarianceBasis, config,

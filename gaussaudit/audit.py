@@ -8,6 +8,7 @@ rule (here) → rendering (report).
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Mapping
@@ -22,6 +23,7 @@ from gaussaudit.io.validation import check_nonfinite, check_row_count
 from gaussaudit.prep import sample_indices
 from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats import FeatureNormality
+from gaussaudit.stats.drift import SpectrumSummary
 from gaussaudit.stats.headline import HeadlineTest
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.multivariate import MahalanobisResult
@@ -149,6 +151,12 @@ class AuditReport(SummaryAttributes):
     #: What ``gaussaudit extract`` recorded in the input files (model, pretrained
     #: tag, checkpoint SHA-256…): one dict per distinct record, none for other files.
     provenance: tuple[dict, ...] = ()
+    #: Rotation-invariant summaries of the tested rows' covariance spectrum
+    #: (participation ratio, entropy rank, top share); None when nothing needed the covariance.
+    spectrum: SpectrumSummary | None = None
+    #: SHA-256 of the tested rows (rounded to float32, row-major): two reports with
+    #: the same value tested the same rows.
+    sample_sha256: str = ""
 
     @property
     def mahalanobis(self) -> MahalanobisResult | None:
@@ -198,6 +206,13 @@ def _unit_norm_notes(cv: float, dtype) -> tuple[str, ...]:
     return (f"the rows are already unit-norm ({np.dtype(dtype).name}, every norm the same): the norm CV says nothing "
             "about the model, and the tests of unnormalised rows equal those of the normalised ones: they describe "
             "these unit rows, not the embeddings before normalisation.",)
+
+
+def rows_fingerprint(tested: np.ndarray) -> str:
+    """SHA-256 of feature-major ``tested`` rows as row-major little-endian float32:
+    the same rows read from a float32 or a float64 copy give the same digest."""
+    rows = np.ascontiguousarray(tested.T, dtype="<f4")
+    return hashlib.sha256(rows.tobytes()).hexdigest()
 
 
 def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
@@ -310,4 +325,6 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         qq_features=analysis.qq,
         paper_columns=columns,
         uniformity=analysis.uniformity,
+        spectrum=analysis.spectrum,
+        sample_sha256=rows_fingerprint(tested),
     )

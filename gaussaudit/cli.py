@@ -497,6 +497,173 @@ def track(
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 
 
+def _sources(paths: List[str], what: str):
+    """A command's input as typed: one JSON report (its path), or embeddings (the list)."""
+    from gaussaudit.gate.release import is_report_path
+
+    reports = [p for p in paths if is_report_path(p)]
+    if reports and len(paths) > 1:
+        raise GaussAuditError(f"{what}: give one JSON report, or embeddings (files, folders, globs); got "
+                              f"{', '.join(paths)}.")
+    return paths[0] if reports else list(paths)
+
+
+def _gate_inputs(*sources) -> set[str]:
+    """Real paths of every file the gate reads (its outputs must not replace one)."""
+    from gaussaudit.gate.release import is_report_path
+
+    found: set[str] = set()
+    for source in sources:
+        if source is None:
+            continue
+        if is_report_path(source):
+            found.add(os.path.realpath(source))
+        else:
+            found |= _input_files(source)
+    return found
+
+
+def _ci_outputs(markdown_text: str, annotations: str) -> None:
+    """On GitHub Actions: annotations on stdout, the markdown appended to the step summary."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    sys.stdout.write(annotations)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        from gaussaudit.io.writers import append_text
+
+        append_text(summary, markdown_text)
+
+
+@app.command()
+def gate(
+    candidate: List[str] = typer.Argument(..., metavar="CANDIDATE", help="The release to judge: the JSON report of a `gaussaudit scan --json`, or embeddings (files, folders, globs: one dataset).", show_default=False),
+    baseline: Optional[List[str]] = typer.Option(None, "--baseline", "-b", metavar="PREVIOUS", help="The previous release: its JSON report or its embeddings (repeat for several files of one dataset). Embeddings are scanned with the baseline report's settings."),
+    policy: Optional[str] = typer.Option(None, "--policy", metavar="PATH", help="Policy file (default: gaussaudit.toml, or [tool.gaussaudit] in pyproject.toml, from the working directory upward; none: gate on the headline test)."),
+    junit: Optional[str] = typer.Option(None, "--junit", metavar="PATH", help="Write JUnit XML (one testcase per check) for the CI's test-results view."),
+    markdown: Optional[str] = typer.Option(None, "--markdown", metavar="FILE", help="Write the checks as markdown (a step summary, a pull-request comment); '-' = stdout only."),
+    json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the gate's JSON (checks, both reports); '-' = stdout only."),
+    html: Optional[str] = typer.Option(None, "--html", metavar="FILE", help="Write the candidate's scan report as HTML (when CANDIDATE is embeddings). Needs the plot extra."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--junit, --markdown, --json, --html)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table (the exit status still tells)."),
+) -> None:
+    """Judge a release: every check of the policy, against the previous release.
+
+    Exit status 0 every check passed · 1 a check failed · 2 usage or input
+    error. On GitHub Actions failed checks become annotations and the table is
+    added to the step summary.
+
+    \b
+    Examples:
+      gaussaudit gate new.npy --baseline previous.json
+      gaussaudit gate report.json --baseline previous.json --junit gate.xml
+      gaussaudit gate emb/ --baseline old_emb/ --policy ci/gaussaudit.toml --markdown -
+    """
+
+    def body():
+        import json
+
+        from gaussaudit.gate import gate as run_gate
+        from gaussaudit.io.writers import check_writable
+        from gaussaudit.report.gate import github_annotations, render_junit, render_markdown_gate, render_terminal_gate
+
+        cand = _sources(candidate, "CANDIDATE")
+        base = _sources(baseline, "--baseline") if baseline else None
+        if html is not None and isinstance(cand, str):
+            raise GaussAuditError(f"--html draws the candidate's scan, and {cand} is a JSON report: give the candidate's "
+                                  "embeddings, or make the HTML with `gaussaudit scan --html`.")
+        outputs = Outputs(json_path=json_path, markdown=markdown, html=html, overwrite=overwrite, quiet=quiet)
+        inputs = _gate_inputs(cand, base)
+        _check_outputs(inputs, outputs)
+        if junit is not None:
+            real = os.path.realpath(junit)
+            if real in inputs:
+                raise GaussAuditError(f"{junit}: is one of the inputs; choose another --junit path.")
+            if real in {os.path.realpath(p) for p in (json_path, markdown) if p not in (None, "-")}:
+                raise GaussAuditError(f"{junit}: is named by --junit and another output; give each output its own file.")
+            check_writable(junit, overwrite)
+        with _progress(outputs) as progress:
+            result = run_gate(cand, base, policy=policy, progress=progress)
+        markdown_text = render_markdown_gate(result)
+        if json_path is not None:
+            _write_text(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", overwrite)
+        if markdown is not None:
+            _write_text(markdown, markdown_text, overwrite)
+        if junit is not None:
+            from gaussaudit.io.writers import write_text_atomic
+
+            write_text_atomic(junit, render_junit(result), overwrite=overwrite)
+        if html is not None:
+            _write_reports({}, [(result.candidate_label, result.candidate_report)],
+                           Outputs(html=html, overwrite=overwrite))
+        _ci_outputs(markdown_text, github_annotations(result))
+        if _terminal_wanted(outputs):
+            render_terminal_gate(result, Console(highlight=False))
+        return result.passed
+
+    if not _run(body, list(candidate)):
+        raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+@app.command()
+def drift(
+    reference: str = typer.Argument(..., metavar="REFERENCE", help="Embeddings the model gave before (a file, folder of shards or glob).", show_default=False),
+    current: str = typer.Argument(..., metavar="CURRENT", help="Embeddings of the same model on new data.", show_default=False),
+    permutations: int = typer.Option(99, "--permutations", help="Relabellings of the pooled rows for the permutation p-value; (permutations + 1)·alpha must reach 1."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Level of the drift test."),
+    sample: int = typer.Option(5000, "--sample", "-n", help="Rows of each set the drift test uses (seeded uniform sample); 0 = every row."),
+    seed: int = typer.Option(_DEFAULT.seed, "--seed", help="Seed of the samples and the permutations."),
+    normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="L2-normalise rows first: compare directions (the default compares the rows as the model gives them, which the Gaussian closed forms are about)."),
+    calibrate: int = typer.Option(_DEFAULT.calibrate, "--calibrate", metavar="R", help="Surrogates of each set's headline Gaussianity test, which says whether the Gaussian closed forms describe the sets; 0 = skip it."),
+    key: Optional[str] = typer.Option(None, "--key", help="Array to read from .npz files."),
+    column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
+    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values instead of failing."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Threads (default: every core)."),
+    json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the drift report as JSON; '-' = stdout only."),
+    markdown: Optional[str] = typer.Option(None, "--markdown", metavar="FILE", help="Write it as markdown; '-' = stdout only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown)."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 when the current rows have drifted (permutation p ≤ alpha)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table."),
+) -> None:
+    """Has the same model's embedding distribution moved on new data?
+
+    Fréchet (2-Wasserstein) distance, KL and mean shift between the Gaussians
+    fitted to a sample of each set; the Fréchet distance judged by a
+    permutation test (exact level whatever the distribution), and each set's
+    headline Gaussianity test saying whether the closed forms describe the data.
+
+    \b
+    Examples:
+      gaussaudit drift last_month.parquet today.parquet
+      gaussaudit drift ref/ new/ --alpha 0.01 --check --json drift.json
+    """
+
+    def body():
+        import json
+
+        from gaussaudit.gate import drift as run_drift
+        from gaussaudit.report.gate import render_markdown_drift, render_terminal_drift
+
+        outputs = Outputs(json_path=json_path, markdown=markdown, overwrite=overwrite, quiet=quiet)
+        _check_outputs(_gate_inputs([reference], [current]), outputs)
+        config = AuditConfig(seed=seed, normalize=normalize, calibrate=calibrate, key=key, column=column,
+                             drop_nonfinite=drop_nonfinite, threads=threads)
+        report = run_drift([reference], [current], config=config, permutations=permutations, alpha=alpha, sample=sample)
+        document = report.to_dict()
+        document.update(reference=reference, current=current)
+        if json_path is not None:
+            _write_text(json_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", overwrite)
+        if markdown is not None:
+            _write_text(markdown, render_markdown_drift(report), overwrite)
+        if _terminal_wanted(outputs):
+            render_terminal_drift(report, Console(highlight=False))
+        return not report.drifted
+
+    same = _run(body, [reference, current])
+    if check and not same:
+        raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
 reproduce_app = typer.Typer(
     help="Recreate the paper's experiments with this auditor (needs the extract extra: PyTorch).",
     no_args_is_help=True,
@@ -711,6 +878,10 @@ def _close(progress) -> None:
         progress.close()
 
 
+#: Commands whose --check takes a mode (test or paper); elsewhere it is a plain flag.
+_CHECK_WITH_MODE = ("scan", "compare", "track")
+
+
 def optional_check_value(argv: list[str]) -> list[str]:
     """``--check`` alone means ``--check test``: click has no options whose value
     may be left out, so the default is written in before parsing.
@@ -723,7 +894,12 @@ def optional_check_value(argv: list[str]) -> list[str]:
     ['scan', '--check', 'paper', 'x.npy']
     >>> optional_check_value(["scan", "--check", "x.npy"])
     ['scan', '--check', 'test', 'x.npy']
+    >>> optional_check_value(["drift", "a.npy", "b.npy", "--check"])  # a plain flag there
+    ['drift', 'a.npy', 'b.npy', '--check']
     """
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in _CHECK_WITH_MODE:
+        return list(argv)
     out = []
     for i, arg in enumerate(argv):
         out.append(arg)

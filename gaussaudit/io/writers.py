@@ -78,6 +78,16 @@ def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = Fals
         raise GaussAuditError(f"{path}: cannot be written ({exc.strerror or exc}).") from None
 
 
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append ``text`` to ``path`` (created if missing): for files a CI system
+    collects from every step, such as ``$GITHUB_STEP_SUMMARY``."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise GaussAuditError(f"{path}: cannot be appended to ({exc.strerror or exc}).") from None
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
     """Write ``data`` (a PNG, say) to ``path`` atomically."""
     try:

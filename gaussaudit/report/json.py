@@ -66,7 +66,9 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
             "constant_feature_indices": [int(j) for j in report.constant_features],
             "nonfinite_rows_dropped": report.nonfinite_rows_dropped,
             "zero_norm_rows": report.zero_norm_rows,
+            "fingerprint": {"rows": report.n_used, "dim": report.dim, "sample_sha256": report.sample_sha256},
         },
+        "versions": _versions(),
         "settings": _settings(report.config),
         "metrics": {
             "norm_cv": _num(report.norm_cv),
@@ -75,6 +77,11 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
             "features_tested": report.n_tested,
             "feature_space": report.feature_space,
             "effective_rank": report.effective_rank,
+            "spectrum": None if report.spectrum is None else {
+                "participation_ratio": _num(report.spectrum.participation_ratio),
+                "entropy_rank": _num(report.spectrum.entropy_rank),
+                "top_share": _num(report.spectrum.top_share),
+            },
         },
         "verdict": {
             "gaussian": report.verdict.gaussian,
@@ -184,6 +191,15 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
                 "every_row_excess_kurtosis": [_num(v) for v in m.excess_kurtosis],
             })
     return out
+
+
+def _versions() -> dict:
+    """What computed the numbers: a later gate says when two reports' differ."""
+    import scipy
+
+    from gaussaudit import __version__
+
+    return {"gaussaudit": __version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 #: Options that change how an audit runs, not what it finds: not in ``settings``.

@@ -76,6 +76,9 @@ class Summary:
     table: bool = False
     #: its null band's key in ``calibration.metrics.<question>``, None without one
     band: str | None = None
+    #: which way is nearer to Gaussian, "lower" or "higher" (what a release gate
+    #: calls worse); None when neither is (a signed median)
+    better: str | None = None
 
     @property
     def test(self) -> str:
@@ -111,25 +114,26 @@ def _median_abs(values: np.ndarray) -> float:
 
 SUMMARIES: tuple[Summary, ...] = (
     Summary("ad.mean", "ad_mean", lambda f: f.ad.statistic, _mean, label="AD Avg.", short="AD Avg.",
-            reference="≈ 0.38", table=True,
+            reference="≈ 0.38", table=True, better="lower",
             rule=RuleClause("mean A²", AD_CRITICAL_5PCT, "<", "average feature within the 5% critical value",
                             "average feature departs from normal (5% level)")),
-    Summary("ad.median", "ad_median", lambda f: f.ad.statistic, _median),
+    Summary("ad.median", "ad_median", lambda f: f.ad.statistic, _median, better="lower"),
     Summary("ad.pass_fraction", "ad_pass_fraction", lambda f: f.ad.passes(), _mean, kind="percent",
-            label="AD Norm. Feat.", short="AD Norm.", reference="≈ 95%", table=True),
+            label="AD Norm. Feat.", short="AD Norm.", reference="≈ 95%", table=True, better="higher"),
     Summary("dp.mean_p", "dp_mean_p", lambda f: f.dp.pvalue, _mean, label="DP Avg.", short="DP Avg.",
-            reference="≈ 0.5", table=True, band="dp.mean_p",
+            reference="≈ 0.5", table=True, band="dp.mean_p", better="higher",
             rule=RuleClause("mean p", DP_ALPHA, ">", "typical skewness/kurtosis consistent with normal",
                             "typical skewness/kurtosis depart from normal")),
-    Summary("dp.median_p", "dp_median_p", lambda f: f.dp.pvalue, _median),
+    Summary("dp.median_p", "dp_median_p", lambda f: f.dp.pvalue, _median, better="higher"),
     Summary("dp.pass_fraction", "dp_pass_fraction", lambda f: f.dp.pvalue > DP_ALPHA, _mean, kind="percent",
-            label="DP Norm. Feat.", short="DP Norm.", reference="≈ 95%", table=True, band="dp.pass_fraction"),
+            label="DP Norm. Feat.", short="DP Norm.", reference="≈ 95%", table=True, band="dp.pass_fraction",
+            better="higher"),
     Summary("moments.skewness.median", "skewness_median", lambda f: f.dp.skewness, _median),
     Summary("moments.skewness.median_abs", "skewness_median_abs", lambda f: f.dp.skewness, _median_abs,
-            band="skewness.median_abs"),
+            band="skewness.median_abs", better="lower"),
     Summary("moments.excess_kurtosis.median", "excess_kurtosis_median", lambda f: f.dp.excess_kurtosis, _median),
     Summary("moments.excess_kurtosis.median_abs", "excess_kurtosis_median_abs", lambda f: f.dp.excess_kurtosis,
-            _median_abs, band="excess_kurtosis.median_abs"),
+            _median_abs, band="excess_kurtosis.median_abs", better="lower"),
 )
 
 #: The paper table's rows, in order.
