@@ -664,6 +664,112 @@ def drift(
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
 
 
+@app.command()
+def fit(
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Reference embeddings (files, folders of shards, globs: one dataset).", show_default=False),
+    out: str = typer.Option(..., "--out", "-o", metavar="MODEL.npz", help="Where the model goes (mean, eigenbasis, held-out norms, the audit's verdict).", show_default=False),
+    normalize: bool = typer.Option(False, "--normalize/--no-normalize", help="Model L2-normalised rows (scores then normalise too); default: the rows as given."),
+    holdout: int = typer.Option(10_000, "--holdout", help="Rows held out of the fit (seeded; at most a fifth) to calibrate the OOD flag; 0 = none (the flag then uses the χ² law)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the held-out draw and of the audit's sample."),
+    key: Optional[str] = typer.Option(None, "--key", help="Array to read from .npz files."),
+    column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
+    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values instead of failing."),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Skip the audit of the fitted rows (the model file then cannot say whether a Gaussian describes them)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing."),
+) -> None:
+    """Fit the Gaussian model N(μ, Σ) to reference embeddings, for `gaussaudit score`.
+
+    One streaming pass over every row (bounded memory); Σ is kept to its rank,
+    and the whitening W = VΛ^(-1/2) of Whitened CLIP is stored with it.
+
+    \b
+    Examples:
+      gaussaudit fit reference.parquet --out model.npz
+      gaussaudit fit shards/ --out model.npz --holdout 20000
+    """
+
+    def body():
+        from gaussaudit.io.models import save_model
+        from gaussaudit.io.writers import check_writable
+        from gaussaudit.likelihood import fit as fit_model
+        from gaussaudit.likelihood import model_arrays
+        from gaussaudit.report.likelihood import render_terminal_fit
+
+        if os.path.realpath(out) in _input_files(paths):
+            raise GaussAuditError(f"{out}: is one of the inputs; choose another --out path.")
+        check_writable(out, overwrite)
+        fitted = fit_model(list(paths), normalize=normalize, holdout=holdout, seed=seed, run_audit=not no_audit,
+                           **{k: v for k, v in (("key", key), ("column", column)) if v is not None},
+                           drop_nonfinite=drop_nonfinite)
+        save_model(out, model_arrays(fitted), overwrite=overwrite)
+        if not quiet:
+            render_terminal_fit(fitted, out, Console(highlight=False))
+
+    _run(body, list(paths))
+
+
+@app.command()
+def score(
+    model: str = typer.Argument(..., metavar="MODEL.npz", help="A model made by `gaussaudit fit`.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help="Embeddings to score (files, folders of shards, globs: one dataset).", show_default=False),
+    out: Optional[str] = typer.Option(None, "--out", "-o", metavar="FILE.parquet", help="Per-row scores as parquet: row, log_likelihood, mahalanobis_sq, chi2_p, ood_p, ood (written as the rows stream)."),
+    fpr: float = typer.Option(0.01, "--fpr", help="False-positive rate of the OOD flag on rows like the reference ones."),
+    key: Optional[str] = typer.Option(None, "--key", help="Array to read from .npz files."),
+    column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
+    drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (not scored, counted) instead of failing."),
+    json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the summary as JSON; '-' = stdout only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--out, --json)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary."),
+) -> None:
+    """Score embeddings under a fitted Gaussian model: log-likelihood, Mahalanobis norm, OOD flag.
+
+    The flag's p-value is the row's rank among held-out reference rows
+    (conformal): rows like the reference ones are flagged at rate at most
+    --fpr, Gaussian or not.
+
+    \b
+    Examples:
+      gaussaudit score model.npz today.parquet --out scores.parquet
+      gaussaudit score model.npz new/ --fpr 0.001 --json -
+    """
+
+    def body():
+        import json
+
+        from gaussaudit.io.models import load_model
+        from gaussaudit.io.writers import check_writable, write_columns_parquet
+        from gaussaudit.likelihood import ScoreSummary, check_fpr, model_from_arrays, score_chunks
+        from gaussaudit.report.likelihood import render_terminal_scores
+
+        inputs = _input_files(paths) | {os.path.realpath(model)}
+        for option, path in (("--out", out), ("--json", json_path)):
+            if path not in (None, "-"):
+                if os.path.realpath(path) in inputs:
+                    raise GaussAuditError(f"{path}: is one of the inputs; choose another {option} path.")
+                check_writable(path, overwrite)
+        if out is not None and json_path is not None and os.path.realpath(out) == os.path.realpath(json_path):
+            raise GaussAuditError(f"{out}: is named by both --out and --json; give each output its own file.")
+        fitted = model_from_arrays(load_model(model), model)
+        summary = ScoreSummary(fitted, check_fpr(fpr))
+        options = {k: v for k, v in (("key", key), ("column", column)) if v is not None}
+        parts = (summary.add(p) for p in score_chunks(fitted, list(paths), fpr=fpr, drop_nonfinite=drop_nonfinite,
+                                                      **options))
+        if out is not None:
+            write_columns_parquet(out, (p.columns() for p in parts), overwrite=overwrite)
+        else:
+            for _ in parts:
+                pass
+        if not summary.rows:
+            raise GaussAuditError(f"{', '.join(paths)}: no rows to score.")
+        if json_path is not None:
+            _write_text(json_path, json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", overwrite)
+        if not quiet and json_path != "-":
+            render_terminal_scores(summary, out, Console(highlight=False))
+
+    _run(body, [model, *paths])
+
+
 reproduce_app = typer.Typer(
     help="Recreate the paper's experiments with this auditor (needs the extract extra: PyTorch).",
     no_args_is_help=True,

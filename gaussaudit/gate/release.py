@@ -183,6 +183,12 @@ def gate(candidate, baseline=None, *, policy: Policy | str | os.PathLike | None 
             checks.append(comparable)
         elif comparable.warning or not comparable.passed:
             notes.append(comparable.message.split(" (comparable")[0])
+        versions = [f"{tool} {base_doc['versions'][tool]} vs {cand_doc['versions'][tool]}"
+                    for tool in ("gaussaudit", "numpy", "scipy")
+                    if base_doc.get("versions", {}).get(tool) != cand_doc.get("versions", {}).get(tool)]
+        if versions:
+            notes.append("the two reports were computed by different versions (" + "; ".join(versions) + "); the "
+                         "statistics agree with scipy to ~1e-12, but a changed default or test would show here.")
         if _same_rows(base_doc, cand_doc):
             notes.append("the candidate's tested rows are bit for bit the baseline's (same input fingerprint): "
                          "the candidate may not be a new model or new data.")

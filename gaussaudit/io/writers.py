@@ -88,6 +88,34 @@ def append_text(path: str | os.PathLike, text: str) -> None:
         raise GaussAuditError(f"{path}: cannot be appended to ({exc.strerror or exc}).") from None
 
 
+def write_columns_parquet(path: str | os.PathLike, parts, overwrite: bool = False) -> int:
+    """Write ``parts`` (dicts of equal-length 1-D arrays, one dict a chunk) as
+    one parquet file, a row group a chunk, atomically; returns the rows written.
+    Memory stays that of one chunk whatever the total."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 0
+    try:
+        with _atomic(path, overwrite) as tmp:
+            writer = None
+            try:
+                for part in parts:
+                    table = pa.table({name: pa.array(values) for name, values in part.items()})
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+                    rows += table.num_rows
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:
+                raise GaussAuditError(f"{path}: there are no rows to write.")
+    except OSError as exc:
+        raise GaussAuditError(f"{path}: cannot be written ({exc.strerror or exc}).") from None
+    return rows
+
+
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> None:
     """Write ``data`` (a PNG, say) to ``path`` atomically."""
     try:
