@@ -14,6 +14,7 @@ import itertools
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.sources import Dataset
 from gaussaudit.prep import l2_normalize, row_norms
 from gaussaudit.progress import Progress, SilentProgress
+
+if TYPE_CHECKING:
+    from gaussaudit.config import AuditConfig
 from gaussaudit.stats._blocks import default_threads
 from gaussaudit.stats.histogram import StreamingHistogram
 from gaussaudit.stats.running import FeatureMoments, RunningMoments
@@ -272,3 +276,21 @@ def _absorb(total: RowStats, done: tuple[RowStats, int], progress: Progress) -> 
     stats, rows = done
     progress.advance(rows)
     return total.merge(stats)
+
+
+def sample_rows(source, config: AuditConfig, sample: int) -> np.ndarray:
+    """A seeded uniform sample of ``source``'s rows (``sample`` of them; 0 =
+    every row), prepared as a scan with ``config`` prepares them, n × d float64."""
+    from gaussaudit.io.sources import dataset_options, open_dataset
+    from gaussaudit.io.validation import check_nonfinite, check_row_count
+    from gaussaudit.prep import sample_indices
+
+    dataset = open_dataset(source, **{name: getattr(config, name, None) for name in dataset_options()})
+    chosen = sample_indices(dataset.n_rows, sample, config.seed)
+    passed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads)
+    check_nonfinite(passed.stats.nonfinite_rows, passed.stats.first_nonfinite, config.drop_nonfinite)
+    name = dataset.paths[0] if len(dataset.paths) == 1 else f"the {len(dataset.paths)} input files"
+    check_row_count(passed.tested.shape[1], name)
+    rows = np.asarray(passed.tested, dtype=np.float64).T
+    # the pass rescales data of extreme magnitude by a power of two; distances are not scale-free
+    return np.ldexp(rows, -passed.scale_exponent) if passed.scale_exponent else rows

@@ -90,25 +90,6 @@ def _spectrum(s) -> dict:
             "top_share": _num(s.top_share), "dim": s.dim}
 
 
-def sample_rows(source, config: AuditConfig, sample: int) -> np.ndarray:
-    """A seeded uniform sample of ``source``'s rows (``sample`` of them; 0 =
-    every row), prepared as a scan with ``config`` prepares them, n × d float64."""
-    from gaussaudit.io.sources import dataset_options, open_dataset
-    from gaussaudit.io.validation import check_nonfinite, check_row_count
-    from gaussaudit.prep import sample_indices
-    from gaussaudit.streaming import read_pass
-
-    dataset = open_dataset(source, **{name: getattr(config, name, None) for name in dataset_options()})
-    chosen = sample_indices(dataset.n_rows, sample, config.seed)
-    passed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads)
-    check_nonfinite(passed.stats.nonfinite_rows, passed.stats.first_nonfinite, config.drop_nonfinite)
-    name = dataset.paths[0] if len(dataset.paths) == 1 else f"the {len(dataset.paths)} input files"
-    check_row_count(passed.tested.shape[1], name)
-    rows = np.asarray(passed.tested, dtype=np.float64).T
-    # the pass rescales data of extreme magnitude by a power of two; distances are not scale-free
-    return np.ldexp(rows, -passed.scale_exponent) if passed.scale_exponent else rows
-
-
 def _raw_test(source, config: AuditConfig, report) -> dict | None:
     """The set's headline test of the raw question ("are the rows Gaussian?"), None without one."""
     if report is None:
@@ -180,6 +161,7 @@ def drift(reference, current, *, config: AuditConfig | None = None, permutations
     True
     """
     from gaussaudit.stats.drift import drift_test
+    from gaussaudit.streaming import sample_rows
 
     config = configured(config if config is not None else AuditConfig(normalize=False), AuditConfig, options, "drift")
     ref_rows = sample_rows(reference, config, sample)
