@@ -58,6 +58,10 @@ from gaussaudit.stats._blocks import parallel_map
 #: stays O(block · s) whatever the sample size s.
 _TARGET_BLOCK_VALUES = 1 << 19
 
+#: 1 − ‖m‖² at or below this is round-off: the rows all point one way to about 12 digits,
+#: and (alignment − m²)/(1 − m²) would be a ratio of two rounding errors.
+_SPREAD_ROUNDOFF = 1e-12
+
 
 # eq=False: two of the fields are arrays, so the generated __eq__ (and the __hash__
 # frozen would add) would fail on them.
@@ -80,7 +84,7 @@ class PairsResult:
         (alignment − m²)/(1 − m²), the lower bound on the augmentation mildness η²
         (:func:`eta2_lower_bound`), with m² the mean of the two debiased estimates
         (the bound's m is the mean of the views' common marginal; see
-        :func:`pair_statistics`). NaN when 1 − m² <= 0 (all rows identical).
+        :func:`pair_statistics`). NaN when 1 − m² <= 1e-12 (all rows one direction, up to round-off).
     ``uniformity``, ``uniformity_alpha``
         Φ = mean_i log mean_{j≠i} exp(α u_i·v_j) over the subsample: each u_i
         against the other side's rows except its own positive.
@@ -268,30 +272,43 @@ def _debiased(mean_norm_sq: float, n: int) -> float:
     return (n * mean_norm_sq - 1.0) / (n - 1)
 
 
-def _uniformity_sums(u: np.ndarray, v: np.ndarray, alpha: float, t: float, threads: int | None) -> tuple[float, float]:
-    """Φ and the Gaussian-potential uniformity over all pairs of the s rows of ``u``, ``v``.
+def _row_logsumexp(z: np.ndarray) -> np.ndarray:
+    """log Σ_j exp(z_ij) for each row, stably (as scipy.special.logsumexp: the row's largest
+    term taken out, so nothing overflows), overwriting ``z``; a row needs one finite entry.
+    In place and without scipy's checks it is about twice as fast, and these sums are the
+    O(s²) part of :func:`pair_statistics`."""
+    top = z.max(axis=1)
+    z -= top[:, None]
+    np.exp(z, out=z)  # the −inf entries give 0, the largest 1: the sum is >= 1
+    return np.log(z.sum(axis=1)) + top
 
-    Blocks of rows of u against all of v (and of u), so memory is O(block · s); each
-    log-mean-exp by logsumexp, its largest term taken out, so exp(α u·v) never overflows.
+
+def _uniformity_sums(u: np.ndarray, v: np.ndarray, alpha: float, t: float, threads: int | None) -> tuple[float, float]:
+    """Φ and the Gaussian-potential uniformity over all pairs of the s >= 2 rows of ``u``, ``v``.
+
+    Blocks of rows of u against all of v (and of u), so memory is O(block · s); the
+    result does not depend on the blocks or the threads.
     """
     s = len(u)
     block = max(1, _TARGET_BLOCK_VALUES // s)
 
-    def run(start: int) -> tuple[np.ndarray, float]:
+    def run(start: int) -> tuple[np.ndarray, np.ndarray]:
         stop = min(start + block, s)
         rows = np.arange(stop - start)
         own = np.arange(start, stop)
-        z = (u[start:stop] @ v.T) * alpha
+        z = u[start:stop] @ v.T
+        z *= alpha
         z[rows, own] = -np.inf  # u_i's own positive v_i is no negative
-        per_row = special.logsumexp(z, axis=1)  # log Σ_{j≠i} exp(α u_i·v_j)
+        phi_rows = _row_logsumexp(z)  # log Σ_{j≠i} exp(α u_i·v_j)
         # −t‖u_i − u_j‖² = 2t u_i·u_j − 2t for unit vectors; the constant is added once, at the end
-        g = (u[start:stop] @ u.T) * (2.0 * t)
+        g = u[start:stop] @ u.T
+        g *= 2.0 * t
         g[rows, own] = -np.inf  # distinct pairs only
-        return per_row, float(special.logsumexp(g))
+        return phi_rows, _row_logsumexp(g)
 
     parts = parallel_map(run, range(0, s, block), threads)
     phi = float(np.concatenate([p[0] for p in parts]).mean() - math.log(s - 1))
-    gaussian = float(special.logsumexp([p[1] for p in parts]) - math.log(s * (s - 1.0)) - 2.0 * t)
+    gaussian = float(special.logsumexp(np.concatenate([p[1] for p in parts])) - math.log(s * (s - 1.0)) - 2.0 * t)
     return phi, gaussian
 
 
@@ -307,7 +324,7 @@ def pair_statistics(a, b, *, alpha: float = 10.0, t: float = 2.0, sample: int = 
 
     ``eta2_lower`` uses m² = the mean of the two sides' debiased ‖E u‖² estimates. In
     Prop. 1 of [2]_ both views share one marginal, so m = E u = E v and either side
-    estimates it; averaging halves the variance. The debiased estimates, not
+    estimates it; their average has less variance. The debiased estimates, not
     ‖m̂‖², because ‖m̂‖² overstates ‖E u‖² by (1 − ‖E u‖²)/n; and within-side pairs
     only, because the cross pairs u_i·v_i are the positives themselves, whose
     correlation would bias a pooled estimate upwards. For an image–text pair the
@@ -378,6 +395,7 @@ def pair_statistics(a, b, *, alpha: float = 10.0, t: float = 2.0, sample: int = 
     m2a, m2b = float(mean_u @ mean_u), float(mean_v @ mean_v)
     m2a_deb, m2b_deb = _debiased(m2a, n), _debiased(m2b, n)
     alignment = float(positive.mean())
+    pooled = (m2a_deb + m2b_deb) / 2  # the views' common ‖E u‖², from within-side pairs only (see above)
 
     s = min(n, sample)
     # sorted, so a subsample of rows keeps their order (and sample >= n uses every row as given)
@@ -393,7 +411,7 @@ def pair_statistics(a, b, *, alpha: float = 10.0, t: float = 2.0, sample: int = 
         mean_norm_sq_b=m2b,
         mean_norm_sq_a_debiased=m2a_deb,
         mean_norm_sq_b_debiased=m2b_deb,
-        eta2_lower=eta2_lower_bound(alignment, (m2a_deb + m2b_deb) / 2),
+        eta2_lower=eta2_lower_bound(alignment, pooled) if 1.0 - pooled > _SPREAD_ROUNDOFF else float("nan"),
         uniformity=phi,
         uniformity_alpha=alpha,
         uniformity_gaussian=gaussian,
