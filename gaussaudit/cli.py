@@ -770,6 +770,51 @@ def score(
     _run(body, [model, *paths])
 
 
+@app.command()
+def pairs(
+    a: str = typer.Argument(..., metavar="A", help="Embeddings (a file, folder of shards or glob); row i pairs with row i of B.", show_default=False),
+    b: str = typer.Argument(..., metavar="B", help="The paired embeddings: a second augmented view, or the captions of A's images.", show_default=False),
+    temperature: float = typer.Option(0.1, "--temperature", help="τ of the uniformity E log E exp(u·v/τ)."),
+    sample: int = typer.Option(10_000, "--sample", "-n", help="Pairs used (seeded uniform draw); 0 = every pair."),
+    uniformity_sample: int = typer.Option(5000, "--uniformity-sample", help="Pairs of the O(n²) uniformity sums."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws."),
+    key: Optional[str] = typer.Option(None, "--key", help="Array to read from .npz files."),
+    column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
+    json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the measurements as JSON; '-' = stdout only."),
+    markdown: Optional[str] = typer.Option(None, "--markdown", metavar="FILE", help="Write them as markdown; '-' = stdout only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table."),
+) -> None:
+    """The paper's theory on paired embeddings: alignment, the η² bound, uniformity, modality gap.
+
+    \b
+    Examples:
+      gaussaudit pairs view1.npy view2.npy
+      gaussaudit pairs img_emb/ text_emb/ --json pairs.json
+    """
+
+    def body():
+        import json
+
+        from gaussaudit.pairs import audit_pairs
+        from gaussaudit.report.pairs import render_markdown_pairs, render_terminal_pairs
+
+        outputs = Outputs(json_path=json_path, markdown=markdown, overwrite=overwrite, quiet=quiet)
+        _check_outputs(_input_files([a, b]), outputs)
+        options = {k: v for k, v in (("key", key), ("column", column)) if v is not None}
+        report = audit_pairs([a], [b], temperature=temperature, sample=sample, uniformity_sample=uniformity_sample,
+                             seed=seed, **options)
+        if json_path is not None:
+            document = {**report.to_dict(), "a": a, "b": b}
+            _write_text(json_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", overwrite)
+        if markdown is not None:
+            _write_text(markdown, render_markdown_pairs(report), overwrite)
+        if _terminal_wanted(outputs):
+            render_terminal_pairs(report, Console(highlight=False))
+
+    _run(body, [a, b])
+
+
 reproduce_app = typer.Typer(
     help="Recreate the paper's experiments with this auditor (needs the extract extra: PyTorch).",
     no_args_is_help=True,
