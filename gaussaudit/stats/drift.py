@@ -42,6 +42,7 @@ import numpy as np
 from scipy import special
 
 from gaussaudit.errors import GaussAuditError, option_name, option_set
+from gaussaudit.stats._rows import checked_rows
 
 _EPS = np.finfo(np.float64).eps
 
@@ -83,24 +84,7 @@ class GaussianFit:
 
 def _as_rows(x, name: str) -> np.ndarray:
     """``x`` as a finite float64 (n, d) array with n >= 2, or a GaussAuditError naming ``name``."""
-    try:
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise GaussAuditError(f"{name} must be an array of numbers (rows = samples, columns = dimensions).") from None
-    if x.ndim != 2:
-        raise GaussAuditError(f"{name} must be a 2-D array (rows = samples, columns = dimensions); got shape {x.shape}.")
-    n, d = x.shape
-    if d < 1:
-        raise GaussAuditError(f"{name} has no columns; it needs at least one dimension.")
-    if n < 2:
-        raise GaussAuditError(f"{name} has {n} row(s); a covariance needs at least 2 rows.")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        row, col = bad[0]
-        raise GaussAuditError(f"{name} has {len(bad)} non-finite value(s) (NaN or ±inf), the first in row {row}, "
-                              f"column {col}; drop or impute those rows first.")
-    return x
+    return checked_rows(x, name)
 
 
 def _same_dim(a_dim: int, b_dim: int, a_name: str, b_name: str) -> None:

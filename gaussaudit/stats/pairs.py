@@ -53,6 +53,7 @@ from scipy import integrate, optimize, special
 
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.stats._blocks import parallel_map
+from gaussaudit.stats._rows import checked_rows
 
 #: float64 values per block of the O(s²) uniformity sums (~4 MB a matrix), so memory
 #: stays O(block · s) whatever the sample size s.
@@ -217,25 +218,8 @@ def uniform_sphere_uniformity(dim: int, alpha: float) -> float:
 
 def _unit_rows(x, name: str) -> np.ndarray:
     """``x`` as float64 (n, d) rows scaled to unit length, or a GaussAuditError naming ``name``."""
-    if np.iscomplexobj(x):
-        raise GaussAuditError(f"{name} must hold real numbers; got complex values.")
-    try:
-        x = np.array(x, dtype=np.float64)  # a copy: the rows are scaled in place below
-    except (TypeError, ValueError):
-        raise GaussAuditError(f"{name} must be an array of numbers (rows = samples, columns = dimensions).") from None
-    if x.ndim != 2:
-        raise GaussAuditError(f"{name} must be a 2-D array (rows = samples, columns = dimensions); got shape {x.shape}.")
-    n, d = x.shape
-    if d < 1:
-        raise GaussAuditError(f"{name} has no columns; it needs at least one dimension.")
-    if n < 2:
-        raise GaussAuditError(f"{name} has {n} row(s); pair statistics need at least 2 pairs.")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = np.argwhere(~finite)
-        row, col = bad[0]
-        raise GaussAuditError(f"{name} has {len(bad)} non-finite value(s) (NaN or ±inf), the first in row {row}, "
-                              f"column {col}; drop or impute those pairs first.")
+    # a copy: the rows are scaled in place below
+    x = checked_rows(x, name, needs="pair statistics need at least 2 pairs", what="pairs", copy=True)
     # divide by the largest |value| first so that ‖x‖ neither overflows (1e200) nor underflows (1e-200)
     scale = np.abs(x).max(axis=1)
     zero = np.flatnonzero(scale == 0)
