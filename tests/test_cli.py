@@ -221,7 +221,9 @@ def _patched_cli(cwd, patch: str, argv: list[str]):
     import subprocess
     import sys
 
-    code = ("import os, signal, sys, time\n" + patch + "from gaussaudit.cli import main\n"
+    # Ctrl-C as a terminal user has it: a shell's background job (nohup, `cmd &`) starts with SIGINT ignored
+    code = ("import os, signal, sys, time\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + patch
+            + "from gaussaudit.cli import main\n"
             f"sys.argv = ['gaussaudit', *{argv!r}]\nmain()\n")
     return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
 
