@@ -14,6 +14,7 @@ import numpy as np
 
 from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError, option_name, option_set
+from gaussaudit.io.sources import source_label
 from gaussaudit.stats.gaussian_model import DEFAULT_RTOL, CovarianceState, GaussianModel, model_from_state
 
 MODEL_SCHEMA = "gaussaudit.gaussian-model/1"
@@ -69,12 +70,6 @@ def _open(source, config: AuditConfig):
     from gaussaudit.io.sources import dataset_options, open_dataset
 
     return open_dataset(source, **{name: getattr(config, name, None) for name in dataset_options()})
-
-
-def _label(source) -> str:
-    if isinstance(source, (list, tuple)) and all(isinstance(s, str) for s in source):
-        return ", ".join(source)
-    return str(source) if isinstance(source, str) else "in-memory data"
 
 
 def fit(source, *, normalize: bool = False, holdout: int = DEFAULT_HOLDOUT, seed: int = 0, rtol: float = DEFAULT_RTOL,
@@ -146,7 +141,7 @@ def fit(source, *, normalize: bool = False, holdout: int = DEFAULT_HOLDOUT, seed
 
         cfg = configured(audit_config, AuditConfig, {"normalize": normalize, **options}, "fit")
         verdict = audit(source, cfg).to_dict()["verdict"]
-    return FittedModel(model, normalize, _label(source), verdict, tuple(notes))
+    return FittedModel(model, normalize, source_label(source), verdict, tuple(notes))
 
 
 @dataclass(frozen=True)
@@ -191,7 +186,7 @@ def score_chunks(fitted: FittedModel, source, *, fpr: float = 0.01, **options):
     dataset = _open(source, config)
     model = fitted.model
     if dataset.dim != model.dim:
-        raise GaussAuditError(f"{_label(source)}: rows of {dataset.dim} features, but the model was fitted to rows of "
+        raise GaussAuditError(f"{source_label(source)}: rows of {dataset.dim} features, but the model was fitted to rows of "
                               f"{model.dim}.")
     m = model.calibration.shape[0]
     if m and (m + 1) * fpr < 1:
@@ -221,7 +216,7 @@ def score(fitted: FittedModel, source, *, fpr: float = 0.01, **options) -> Score
     """
     parts = list(score_chunks(fitted, source, fpr=fpr, **options))
     if not parts:
-        raise GaussAuditError(f"{_label(source)}: no rows to score.")
+        raise GaussAuditError(f"{source_label(source)}: no rows to score.")
     join = {name: np.concatenate([getattr(p, name) for p in parts])
             for name in ("row", "log_likelihood", "mahalanobis_sq", "chi2_p", "ood_p", "ood")}
     return Scores(**join, fpr=parts[0].fpr, flagged_by=parts[0].flagged_by,

@@ -11,6 +11,7 @@ import numpy as np
 
 from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError
+from gaussaudit.io.sources import source_label
 
 PAIRS_SCHEMA = "gaussaudit.pairs/1"
 
@@ -57,14 +58,6 @@ class PairsReport:
         }
 
 
-def _label(source, default: str) -> str:
-    if isinstance(source, str):
-        return source
-    if isinstance(source, (list, tuple)) and all(isinstance(s, str) for s in source):
-        return ", ".join(source)
-    return default
-
-
 def audit_pairs(a, b, *, temperature: float = 0.1, t: float = 2.0, sample: int = 10000, uniformity_sample: int = 5000,
                 seed: int = 0, **options) -> PairsReport:
     """Paired-embedding measurements of the paper's theory.
@@ -108,9 +101,9 @@ def audit_pairs(a, b, *, temperature: float = 0.1, t: float = 2.0, sample: int =
     read = {name: getattr(config, name, None) for name in dataset_options()}
     n_a, n_b = open_dataset(a, **read).n_rows, open_dataset(b, **read).n_rows
     if n_a != n_b:
-        raise GaussAuditError(f"{_label(a, 'A')} has {n_a:,} rows and {_label(b, 'B')} {n_b:,}: paired embeddings pair "
-                              "row i with row i, so both need the same rows in the same order.")
+        raise GaussAuditError(f"{source_label(a, 'A')} has {n_a:,} rows and {source_label(b, 'B')} {n_b:,}: paired "
+                              "embeddings pair row i with row i, so both need the same rows in the same order.")
     rows_a, rows_b = sample_rows(a, config, sample), sample_rows(b, config, sample)  # same seed, same pair indices
     result = pair_statistics(rows_a, rows_b, alpha=1 / temperature, t=t, sample=uniformity_sample, seed=seed,
                              threads=config.threads)
-    return PairsReport(result, _label(a, "A"), _label(b, "B"), n_a, float(temperature))
+    return PairsReport(result, source_label(a, "A"), source_label(b, "B"), n_a, float(temperature))

@@ -177,15 +177,10 @@ def drift(reference, current, *, config: AuditConfig | None = None, permutations
         ref_test = _raw_test(reference, config, reference_report)
         cur_test = _raw_test(current, config, current_report)
     notes = (closed_form_note(ref_test, cur_test, config.normalize), *result.notes)
-    return DriftReport(result, _label(reference, "reference"), _label(current, "current"), ref_test, cur_test,
+    from gaussaudit.io.sources import source_label
+
+    return DriftReport(result, source_label(reference, "reference"), source_label(current, "current"), ref_test, cur_test,
                        config.normalize, notes)
-
-
-def _label(source, default: str) -> str:
-    from gaussaudit.gate.release import _label as label
-
-    text = label(source)
-    return default if text == "in-memory data" else text
 
 
 def drift_checks(report: DriftReport) -> list:

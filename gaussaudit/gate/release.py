@@ -98,14 +98,6 @@ def is_report_path(source) -> bool:
     return isinstance(source, (str, os.PathLike)) and Path(source).suffix.lower() == ".json"
 
 
-def _label(source) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return str(source)
-    if isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source):
-        return ", ".join(map(str, source))
-    return "in-memory data"
-
-
 def baseline_config(document: dict, policy: Policy) -> AuditConfig:
     """The scan options of a candidate judged against the report ``document``:
     its statistical settings, then the policy's ``[scan]`` on top."""
@@ -210,10 +202,11 @@ def gate(candidate, baseline=None, *, policy: Policy | str | os.PathLike | None 
         checks += drift_checks(drift)
     if not checks:
         notes.append("the policy asks for no check (verdict = 'none', no thresholds): the gate passes vacuously.")
-    return GateResult(tuple(checks), cand_doc, base_doc, _label(candidate) if not isinstance(candidate, dict) else
-                      "candidate", None if baseline is None else (_label(baseline) if not isinstance(baseline, dict)
-                                                                  else "baseline"),
-                      policy, tuple(notes), drift, cand_report)
+    from gaussaudit.io.sources import source_label
+
+    cand_label = "candidate" if isinstance(candidate, dict) else source_label(candidate)
+    base_label = None if baseline is None else "baseline" if isinstance(baseline, dict) else source_label(baseline)
+    return GateResult(tuple(checks), cand_doc, base_doc, cand_label, base_label, policy, tuple(notes), drift, cand_report)
 
 
 def _comparable(base: dict, cand: dict, policy: Policy) -> Check:

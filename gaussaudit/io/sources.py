@@ -20,6 +20,22 @@ SUPPORTED_SUFFIXES = tuple(READERS)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+def source_label(source, default: str = "in-memory data") -> str:
+    """An input as its user gave it, for reports and messages: a path, paths
+    joined by commas, or ``default`` for data in memory.
+
+    Examples
+    --------
+    >>> source_label(["a.npy", "b.npy"]), source_label([[1.0, 2.0]], "A")
+    ('a.npy, b.npy', 'A')
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, (str, os.PathLike)) for s in source):
+        return ", ".join(map(str, source))
+    return default
+
+
 def is_glob(text: str) -> bool:
     """Whether a path argument is a pattern to expand (it has * ? or [)."""
     return bool(_GLOB_CHARS.search(text))
