@@ -171,7 +171,7 @@ def _slab_stats(rows: np.ndarray, normalize: bool, source: str, local_start: int
 
 
 def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = True,
-              threads: int | None = None, progress: Progress | None = None) -> PassResult:
+              threads: int | None = None, progress: Progress | None = None, client=None) -> PassResult:
     """Stream ``dataset`` once: every-row statistics plus the rows ``chosen``.
 
     Parameters
@@ -183,10 +183,15 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
     normalize : bool
         L2-normalise rows for the moments and the sample (norms stay raw).
     threads : int, optional
-        Chunks processed at once (default every core). Results are identical
-        for any value: chunk states are merged in row order.
+        Chunks processed at once (default every core; on a cluster, per
+        shard). Results are identical for any value: chunk states are merged
+        in row order, within each shard and then shard by shard.
     progress : Progress, optional
         Told about the rows as they are done.
+    client : distributed.Client, optional
+        Read the shards on this Dask cluster's workers
+        (:func:`gaussaudit.cluster.cluster_pass`); the result is identical, bit
+        for bit, to the pass on this machine.
 
     Returns
     -------
@@ -204,7 +209,79 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
     >>> result.stats.moments.result().count  # every row, not just the sample
     5000
     """
+    if client is not None:
+        from gaussaudit.cluster import cluster_pass
+
+        return cluster_pass(client, dataset, chosen, normalize=normalize, threads=threads, progress=progress)
     progress = progress or SilentProgress()
+    progress.stage("reading", dataset.n_rows)
+    streamed = _stream(dataset, chosen, normalize, threads, progress)
+    check_rows_read(dataset.shards, streamed.rows_read)
+    return finish_pass(streamed.shard_stats, streamed.tested, streamed.tested_norms, streamed.kept, streamed.exponent)
+
+
+def check_rows_read(shards, rows_read) -> None:
+    """Each shard gave the rows its header promised."""
+    for shard, seen in zip(shards, rows_read):
+        if seen != shard.n_rows:
+            raise GaussAuditError(f"{shard.source}: its header promises {shard.n_rows:,} rows but "
+                                  f"{seen:,} could be read; the file is damaged.")
+
+
+def finish_pass(shard_stats, tested, tested_norms, kept, exponent: int) -> PassResult:
+    """The pass's result from each shard's state, in shard order, and the sample."""
+    total = RowStats()
+    for stats in shard_stats:
+        total = total.merge(stats)
+    if not kept.all():
+        tested, tested_norms = tested[:, kept], tested_norms[kept]
+    return PassResult(total, tested, tested_norms, exponent)
+
+
+@dataclass
+class ShardPart:
+    """One shard's share of the pass, as a cluster worker sends it back.
+
+    ``tested`` holds the shard's chosen rows (feature-major, non-finite ones
+    included, flagged in ``kept``), ``rows_read`` the rows its file gave.
+    """
+
+    stats: RowStats
+    tested: np.ndarray
+    tested_norms: np.ndarray
+    kept: np.ndarray
+    rows_read: int
+
+
+def shard_part(shard, chosen: np.ndarray | None, normalize: bool, threads: int | None, exponent: int) -> ShardPart:
+    """Stream one shard: its state and its rows of the sample (``chosen``:
+    sorted row indices within the shard, ``None`` for every row). What a
+    cluster worker runs; the single-machine pass folds the same states."""
+    streamed = _stream(Dataset([shard]), chosen, normalize, threads, SilentProgress(), exponent)
+    return ShardPart(streamed.shard_stats[0], streamed.tested, streamed.tested_norms, streamed.kept,
+                     streamed.rows_read[0])
+
+
+def first_exponent(shard) -> int:
+    """:func:`scale_exponent` of ``shard``'s first chunk: the one factor of the whole pass."""
+    return scale_exponent(next(iter(shard.chunks())))
+
+
+@dataclass
+class _Streamed:
+    shard_stats: list
+    tested: np.ndarray
+    tested_norms: np.ndarray
+    kept: np.ndarray
+    rows_read: list
+    exponent: int
+
+
+def _stream(dataset: Dataset, chosen: np.ndarray | None, normalize: bool, threads: int | None,
+            progress: Progress, exponent: int | None = None) -> _Streamed:
+    """The pass over ``dataset``'s shards in row order: each shard's state (its
+    chunks' states merged in order) and the sample. ``exponent`` None: taken
+    from the first chunk."""
     n_total, dim = dataset.n_rows, dataset.dim
     n_chosen = n_total if chosen is None else len(chosen)
     dtype = sample_dtype(dataset.dtype)
@@ -224,7 +301,7 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
         tested_norms[lo:hi] = norms[rows]
         kept[lo:hi] = finite[rows]
 
-    def work(shard_source: str, local_start: int, start: int, chunk: np.ndarray) -> tuple[RowStats, int]:
+    def work(index: int, shard_source: str, local_start: int, start: int, chunk: np.ndarray):
         # Slabs of rows small enough to stay in cache: each value is touched a
         # dozen times (widen, check, norm, scale, four moments, copy), 3x faster
         # than whole chunks that spill to memory on every pass.
@@ -241,41 +318,36 @@ def read_pass(dataset: Dataset, chosen: np.ndarray | None, *, normalize: bool = 
                                                          exponent)
             write_sample(start + s, prepared, norms, finite)
             state = stats if state is None else state.merge(stats)
-        return state or RowStats(), len(chunk)
+        return index, state or RowStats(), len(chunk)
 
-    total = RowStats()
-    progress.stage("reading", n_total)
+    shard_stats = [RowStats() for _ in dataset.shards]
+    rows_read = [0 for _ in dataset.shards]
+    index_of = {id(shard): i for i, shard in enumerate(dataset.shards)}
+
+    def absorb(done) -> None:
+        index, stats, rows = done
+        shard_stats[index] = shard_stats[index].merge(stats)
+        progress.advance(rows)
+
     workers = default_threads() if threads is None else max(1, int(threads))
     # A bounded window of chunks in flight keeps memory flat; results are
     # merged oldest first, so the order of merging never depends on timing.
     in_flight: deque = deque()
     chunks = dataset.chunks()
     first = next(chunks, None)
-    # One factor for every row, from the first chunk: data of one scale throughout.
-    exponent = 0 if first is None else scale_exponent(first[3])
-    seen: dict[int, int] = {}  # rows read per shard, to hold against what its header promised
+    if exponent is None:
+        # One factor for every row, from the first chunk: data of one scale throughout.
+        exponent = 0 if first is None else scale_exponent(first[3])
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for shard, local_start, start, chunk in itertools.chain([] if first is None else [first], chunks):
-            seen[id(shard)] = seen.get(id(shard), 0) + len(chunk)
-            in_flight.append(pool.submit(work, shard.source, local_start, start, chunk))
+            index = index_of[id(shard)]
+            rows_read[index] += len(chunk)
+            in_flight.append(pool.submit(work, index, shard.source, local_start, start, chunk))
             while len(in_flight) > workers:
-                total = _absorb(total, in_flight.popleft().result(), progress)
+                absorb(in_flight.popleft().result())
         while in_flight:
-            total = _absorb(total, in_flight.popleft().result(), progress)
-
-    for shard in dataset.shards:
-        if seen.get(id(shard), 0) != shard.n_rows:
-            raise GaussAuditError(f"{shard.source}: its header promises {shard.n_rows:,} rows but "
-                                  f"{seen.get(id(shard), 0):,} could be read; the file is damaged.")
-    if not kept.all():
-        tested, tested_norms = tested[:, kept], tested_norms[kept]
-    return PassResult(total, tested, tested_norms, exponent)
-
-
-def _absorb(total: RowStats, done: tuple[RowStats, int], progress: Progress) -> RowStats:
-    stats, rows = done
-    progress.advance(rows)
-    return total.merge(stats)
+            absorb(in_flight.popleft().result())
+    return _Streamed(shard_stats, tested, tested_norms, kept, rows_read, exponent)
 
 
 def sample_rows(source, config: AuditConfig, sample: int) -> np.ndarray:

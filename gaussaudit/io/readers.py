@@ -2,7 +2,7 @@
 arrays in row order, a chunk at a time, so no file is ever read whole."""
 from __future__ import annotations
 
-import os
+import contextlib
 import zipfile
 from typing import Iterator
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.extract_store import provenance_from_parquet, provenance_from_sidecar
+from gaussaudit.io.remote import display_name, file_size, is_url, open_binary, remote_failure
 from gaussaudit.io.torchfiles import is_foreign_file, load_tensors, refused_objects
 from gaussaudit.io.validation import check_dtype, check_shape
 
@@ -127,9 +128,9 @@ class NpyShard(Shard):
     """
 
     def __init__(self, path: str) -> None:
-        self.source = str(path)
+        self.source = display_name(str(path))
         try:
-            with open(path, "rb") as fh:
+            with open_binary(path) as fh:
                 shape, fortran, dtype = _read_npy_header(fh, self.source)
                 offset = fh.tell()
         except OSError as exc:
@@ -138,26 +139,30 @@ class NpyShard(Shard):
         self.dtype = check_dtype(dtype, self.source)
         self.n_rows, self.dim = check_shape(shape, self.source)
         expected = offset + self.n_rows * self.dim * self.dtype.itemsize
-        actual = os.path.getsize(path)
+        actual = file_size(path)
         if actual < expected:
             raise GaussAuditError(
                 f"{self.source}: is truncated: the header promises shape {tuple(shape)} "
                 f"({expected} bytes) but the file has {actual} bytes."
             )
         self._path = path
-        self.provenance = provenance_from_sidecar(path)
+        self.provenance = None if is_url(path) else provenance_from_sidecar(path)
 
     def chunks(self) -> Iterator[np.ndarray]:
         if self.n_rows == 0:
             return
         step = chunk_rows(self.dim)
         if self._fortran:
-            arr = np.load(self._path, mmap_mode="r", allow_pickle=False)
+            if is_url(self._path):  # rows are not contiguous: the whole array, once
+                with open_binary(self._path) as fh:
+                    arr = np.load(fh, allow_pickle=False)
+            else:
+                arr = np.load(self._path, mmap_mode="r", allow_pickle=False)
             for start in range(0, self.n_rows, step):
                 yield np.array(arr[start : start + step])
             return
         try:
-            with open(self._path, "rb") as fh:
+            with open_binary(self._path) as fh:
                 fh.seek(self._offset)
                 for start in range(0, self.n_rows, step):
                     rows = min(step, self.n_rows - start)
@@ -165,8 +170,16 @@ class NpyShard(Shard):
                     if fh.readinto(memoryview(chunk).cast("B")) != chunk.nbytes:
                         raise GaussAuditError(f"{self.source}: ended early, at row {start} of {self.n_rows}.")
                     yield chunk
+        except GaussAuditError:
+            raise
         except OSError as exc:
+            if is_url(self._path):
+                raise remote_failure(self._path, exc) from None
             raise GaussAuditError(f"{self.source}: cannot be read ({exc.strerror or exc}).") from None
+        except Exception as exc:  # a remote store's own errors (botocore, aiohttp)
+            if not is_url(self._path):
+                raise
+            raise remote_failure(self._path, exc) from None
 
 
 def choose_array(source: str, names: list[str], key: str | None, container: str) -> str:
@@ -195,9 +208,9 @@ class NpzShard(Shard):
     the member is decompressed once when its chunks are first asked for)."""
 
     def __init__(self, path: str, key: str | None = None) -> None:
-        self.source = str(path)
+        self.source = display_name(str(path))
         try:
-            with zipfile.ZipFile(path) as zf:
+            with open_binary(path) as raw, zipfile.ZipFile(raw) as zf:
                 names = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
                 chosen = choose_array(self.source, names, key, "the .npz archive")
                 with zf.open(chosen + ".npy") as fh:
@@ -219,7 +232,7 @@ class NpzShard(Shard):
         if self.n_rows == 0:
             return
         try:
-            with np.load(self._path, allow_pickle=False) as npz:
+            with open_binary(self._path) as raw, np.load(raw, allow_pickle=False) as npz:
                 arr = npz[self.key]
         except OSError as exc:
             raise GaussAuditError(f"{self.source}[{self.key}]: cannot be read ({exc.strerror or exc}).") from None
@@ -228,6 +241,13 @@ class NpzShard(Shard):
         step = chunk_rows(self.dim)
         for start in range(0, self.n_rows, step):
             yield arr[start : start + step]
+
+
+def _is_parquet_damage(exc: BaseException) -> bool:
+    """Whether pyarrow refused the bytes (as opposed to the storage failing to give them)."""
+    import pyarrow as pa
+
+    return isinstance(exc, (pa.ArrowInvalid, UnicodeDecodeError))
 
 
 def _is_numeric_arrow(t) -> bool:
@@ -260,13 +280,17 @@ def _is_list_arrow(t) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
 
 
+@contextlib.contextmanager
 def _open_parquet(path):
+    """A ParquetFile of a local path or a URL, closed (with its remote file) on exit."""
     import pyarrow.parquet as pq
 
-    # pre_buffer (pyarrow's default) caches every column chunk read for as long
-    # as the file object lives: with 20 shards open that held the whole 4 GB
-    # input in memory. A 1 MB buffered stream reads as fast from local disks.
-    return pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_binary(path)) if is_url(path) else path
+        # pre_buffer (pyarrow's default) caches every column chunk read for as long
+        # as the file object lives: with 20 shards open that held the whole 4 GB
+        # input in memory. A 1 MB buffered stream reads as fast from local disks.
+        yield stack.enter_context(pq.ParquetFile(source, pre_buffer=False, buffer_size=1 << 20))
 
 
 @reader(".parquet", column="columns of parquet files", columns="columns of parquet files",
@@ -282,14 +306,18 @@ class ParquetShard(Shard):
                  exclude: tuple[str, ...] = ()) -> None:
         import pyarrow as pa
 
-        self.source = str(path)
+        self.source = display_name(str(path))
         self._path = path
         try:
-            self._file = _open_parquet(path)
-            schema = self._file.schema_arrow
+            # Only the footer is kept: a shard holds no open file, so it pickles (to a cluster worker) as it is.
+            with _open_parquet(path) as parquet:
+                schema, self.n_rows = parquet.schema_arrow, int(parquet.metadata.num_rows)
+        except GaussAuditError:
+            raise
         except Exception as exc:  # ArrowException, OSError, a damaged footer's UnicodeDecodeError…
+            if is_url(path) and not _is_parquet_damage(exc):
+                raise remote_failure(str(path), exc) from None
             raise GaussAuditError(f"{self.source}: is not a readable parquet file ({_damage(exc)}).") from None
-        self.n_rows = int(self._file.metadata.num_rows)
         self.provenance = provenance_from_parquet(schema.metadata)
         fields = {f.name: f.type for f in schema}
         list_cols = [n for n, t in fields.items() if _is_list_arrow(t)]
@@ -454,6 +482,9 @@ class TorchShard(ArrayShard):
 
     def __init__(self, path: str, key: str | None = None) -> None:
         source = str(path)
+        if is_url(path):
+            raise GaussAuditError(f"{display_name(source)}: .pt files are read from local disk only (torch.load "
+                                  "memory-maps them); copy it here, or store the embeddings as .npy or parquet.")
         try:
             import torch
         except ImportError:

@@ -13,6 +13,7 @@ import numpy as np
 from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.layouts import check_layout_options, clip_retrieval_folder, select_split
 from gaussaudit.io.readers import READERS, ArrayShard, Shard, suffix_list
+from gaussaudit.io.remote import RemotePath, display_name, is_url
 from gaussaudit.io.validation import check_row_count
 
 #: The suffixes of the readers registered at import (io.readers.READERS).
@@ -86,11 +87,14 @@ def walk_files(root: Path, wanted) -> list[Path]:
     return found
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    found = walk_files(folder, lambda name: is_data_file(Path(name)))
+def _folder_files(folder: Path | RemotePath) -> list[Path]:
+    def wanted(name: str) -> bool:
+        return is_data_file(Path(name))
+
+    found = folder.walk_files(wanted) if isinstance(folder, RemotePath) else walk_files(folder, wanted)
     if not found:
         raise GaussAuditError(
-            f"{folder}: the folder holds no {', '.join(READERS)} files."
+            f"{display_name(str(folder))}: the folder holds no {', '.join(READERS)} files."
         )
     return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
 
@@ -115,7 +119,13 @@ def resolve_paths(paths: Sequence[str | os.PathLike], *, only: str | None = None
         raise GaussAuditError(f"no input given: name at least one {suffix_list()} file, folder or glob.")
     files: list[Path] = []
     for raw in paths:
-        text = os.fspath(raw)
+        text = str(raw) if isinstance(raw, RemotePath) else os.fspath(raw)
+        if is_url(text):
+            found, is_folder = _remote_files(RemotePath(text), text, only, split, notes)
+            recognised |= is_folder == "recognised"
+            folders |= bool(is_folder)
+            files.extend(found)
+            continue
         path = Path(text)
         try:
             os.stat(path)
@@ -153,17 +163,36 @@ def resolve_paths(paths: Sequence[str | os.PathLike], *, only: str | None = None
                               "(its files or a glob of them are read as given).")
     seen: set[str] = set()
     for f in files:
-        real = os.path.realpath(f)
+        real = str(f) if isinstance(f, RemotePath) else os.path.realpath(f)
         if real in seen:
-            raise GaussAuditError(f"{f}: is named twice; each file may be part of the dataset once.")
+            raise GaussAuditError(f"{display_name(str(f))}: is named twice; each file may be part of the dataset once.")
         seen.add(real)
     return files
+
+
+def _remote_files(path: RemotePath, text: str, only, split, notes: list[str]):
+    """A URL's files, by the local rules (folders recursively, layouts, globs),
+    and whether it was a folder ("recognised" for a clip-retrieval one)."""
+    if is_glob(text.split("://", 1)[1]):
+        matches = sorted((m for m in path.glob() if is_data_file(Path(m.name))), key=lambda p: natural_key(str(p)))
+        if not matches:
+            raise GaussAuditError(f"{display_name(text)}: the pattern matches no {', '.join(READERS)} files.")
+        return matches, False
+    if path.is_dir():
+        embeddings = clip_retrieval_folder(path, only, notes)
+        found = _folder_files(embeddings or path)
+        if embeddings is not None:
+            return found, "recognised"
+        return select_split(path, found, split, notes), True
+    if not path.exists():
+        raise GaussAuditError(f"{display_name(text)}: no such file or folder.")
+    return [path], False
 
 
 def _open_shard(path: Path, options: dict) -> Shard:
     """The registered reader of ``path``'s suffix, given the options it takes
     (those not given keep the reader's defaults)."""
-    if not os.access(path, os.R_OK):
+    if not isinstance(path, RemotePath) and not os.access(path, os.R_OK):
         raise GaussAuditError(f"{path}: cannot be read (permission denied).")
     read = READERS.get(path.suffix.lower())
     if read is None:
@@ -171,6 +200,20 @@ def _open_shard(path: Path, options: dict) -> Shard:
             f"{path}: unknown file type '{path.suffix or '(none)'}'; gaussaudit reads {', '.join(READERS)}."
         )
     return read(str(path), **{name: value for name, value in options.items() if name in read.options})
+
+
+#: Remote headers read at once: each is a round trip of tens of milliseconds.
+REMOTE_HEADER_THREADS = 16
+
+
+def _open_shards(files: list, options: dict) -> list[Shard]:
+    """Every file's shard, in order; remote headers are fetched concurrently."""
+    if not any(isinstance(f, RemotePath) for f in files) or len(files) == 1:
+        return [_open_shard(f, options) for f in files]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(REMOTE_HEADER_THREADS, len(files))) as pool:
+        return list(pool.map(lambda f: _open_shard(f, options), files))
 
 
 @dataclass
@@ -259,7 +302,7 @@ def open_dataset(source, **options) -> Dataset:
             raise GaussAuditError(f"{option_name('column')} names one list column of embeddings; {option_name('columns')} "
                                   f"and {option_name('exclude')} choose one-value-per-row feature columns: give one "
                                   "or the other.")
-        shards = [_open_shard(f, given) for f in files]
+        shards = _open_shards(files, given)
         suffixes = {f.suffix.lower() for f in files}
         for name in given:
             readers = [(suffix, read.options[name]) for suffix, read in READERS.items() if name in read.options]
