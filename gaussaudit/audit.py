@@ -221,7 +221,8 @@ def _worst(values: np.ndarray, tested: np.ndarray) -> WorstFeature:
     return WorstFeature(j, float(values[j]))
 
 
-def audit(source, config: AuditConfig | None = None, *, progress: Progress | None = None, **options) -> AuditReport:
+def audit(source, config: AuditConfig | None = None, *, progress: Progress | None = None, client=None,
+          **options) -> AuditReport:
     """Audit embeddings for Gaussianity as in *InfoNCE Induces Gaussian Distribution*.
 
     Parameters
@@ -235,6 +236,11 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     progress : Progress, optional
         Receives the reading pass's row counts and the stages that follow
         (:mod:`gaussaudit.progress`); silent by default.
+    client : distributed.Client, optional
+        Read the shards on this Dask cluster's workers, where they lie (each
+        opens its own files, local or remote); only each shard's partial state
+        and its rows of the sample reach this process. The report is identical,
+        bit for bit, to the one made here (:mod:`gaussaudit.cluster`).
 
     Returns
     -------
@@ -264,7 +270,8 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     check_buffer_fits(n_chosen, dim, sample_dtype(dataset.dtype), config.sample,
                       dataset.paths[0] if len(dataset.paths) == 1 else f"the {len(dataset.paths)} input files")
     chosen = sample_indices(n_total, config.sample, config.seed)
-    streamed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads, progress=progress)
+    streamed = read_pass(dataset, chosen, normalize=config.normalize, threads=config.threads, progress=progress,
+                         client=client)
     every_row = streamed.stats
     check_nonfinite(every_row.nonfinite_rows, every_row.first_nonfinite, config.drop_nonfinite)
     tested, tested_norms = streamed.tested, streamed.tested_norms

@@ -80,6 +80,14 @@ class Outputs:
     plots: str | None = None
 
 
+@dataclass(frozen=True)
+class Execution:
+    """Where the reading pass runs: here, or on a Dask cluster (gaussaudit.cluster)."""
+
+    scheduler: str | None = None
+    workers: int | None = None
+
+
 # (parameter, type, option, where it goes): AuditConfig fields build the config,
 # Outputs fields the outputs. The order is the order --help lists them in.
 #: Defaults come from AuditConfig: the library and the CLI cannot drift apart.
@@ -114,6 +122,10 @@ _SCAN_OPTIONS = [
     ("calibrate", int, typer.Option(_DEFAULT.calibrate, "--calibrate", help="R Gaussian surrogates (the raw rows' mean and covariance, prepared as the data were) for the headline tests and the null bands; R+1 a multiple of 20 (19, 39, 99, ...); 0 = no headline tests.", metavar="R"), "config"),
     ("test_sample", int, typer.Option(_DEFAULT.test_sample, "--test-sample", help="Rows (seeded subsample of the tested rows) for the headline tests and null bands; 0 = every tested row."), "config"),
     ("alpha", float, typer.Option(_DEFAULT.alpha, "--alpha", help="Level of the headline tests."), "config"),
+]
+_CLUSTER_OPTIONS = [
+    ("scheduler", Optional[str], typer.Option(None, "--scheduler", metavar="local|tcp://HOST:PORT", help="Read the shards on a Dask cluster (the dask extra): 'local' starts one here, an address joins a running one. Results are identical to a scan without it."), "execution"),
+    ("workers", Optional[int], typer.Option(None, "--workers", help="Worker processes of --scheduler local (default: one per core)."), "execution"),
 ]
 _RENDER_OPTIONS = [
     ("markdown", Optional[str], typer.Option(None, "--markdown", help="Write the table as GitHub-flavoured markdown to FILE; '-' = stdout only.", metavar="FILE"), "outputs"),
@@ -150,7 +162,7 @@ def _with_options(*groups):
 
     def decorate(command):
         own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
-               if p.name not in ("config", "outputs")]
+               if p.name not in ("config", "outputs", "execution")]
         arguments = [p for p in own if isinstance(p.default, typer.models.ArgumentInfo)]
         options = [p for p in own if p not in arguments]
         present = {p.name for p in own} | {name for name, *_ in shared}
@@ -162,6 +174,9 @@ def _with_options(*groups):
         def wrapper(**values):
             config = AuditConfig(**{name: values.pop(name) for name, _, _, to in shared if to == "config"})
             outputs = Outputs(**{name: values.pop(name) for name, _, _, to in shared if to == "outputs"})
+            execution = {name: values.pop(name) for name, _, _, to in shared if to == "execution"}
+            if any(to == "execution" for *_, to in shared):
+                values["execution"] = Execution(**execution)
             return command(config=config, outputs=outputs, **values)
 
         wrapper.__signature__ = inspect.Signature(
@@ -181,7 +196,9 @@ def _input_files(sources) -> set[str]:
     (compare may name a folder and a file inside it as two columns)."""
     from gaussaudit.io.sources import resolve_paths
 
-    return {os.path.realpath(f) for src in sources for f in resolve_paths([src])}
+    from gaussaudit.io.remote import is_url
+
+    return {str(f) if is_url(f) else os.path.realpath(f) for src in sources for f in resolve_paths([src])}
 
 
 def _check_outputs(input_files: set[str], outputs: Outputs, figure_names=(), plot: str | None = None) -> None:
@@ -290,6 +307,22 @@ def _terminal_wanted(outputs: Outputs) -> bool:
 
 
 @contextlib.contextmanager
+def _cluster(execution: Execution | None, outputs: Outputs):
+    """The Dask client --scheduler asks for (None without it); the dashboard
+    link goes to stderr unless --quiet."""
+    if execution is None or execution.scheduler is None:
+        if execution is not None and execution.workers is not None:
+            raise GaussAuditError("--workers sizes the cluster --scheduler local starts; give --scheduler local too.")
+        yield None
+        return
+    from gaussaudit.cluster import connect
+
+    say = None if outputs.quiet else (lambda line: Console(stderr=True, highlight=False).print(escape(line)))
+    with connect(execution.scheduler, execution.workers, say=say) as client:
+        yield client
+
+
+@contextlib.contextmanager
 def _progress(outputs: Outputs):
     """A progress bar on stderr while the audit runs, when stderr is a terminal
     and --quiet was not given; else a receiver that draws nothing."""
@@ -337,12 +370,13 @@ def _run(body, inputs: list[str] | None = None) -> int:
 
 
 @app.command()
-@_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
+@_with_options(_SCAN_OPTIONS, _CLUSTER_OPTIONS, _RENDER_OPTIONS)
 def scan(
-    paths: List[str] = typer.Argument(..., metavar="PATH", help=f"Files ({_SUFFIXES}), folders of shards or globs; several = one dataset.", show_default=False),
+    paths: List[str] = typer.Argument(..., metavar="PATH", help=f"Files ({_SUFFIXES}), folders of shards or globs, local or remote (s3://, gs://, https://); several = one dataset.", show_default=False),
     *,
     config: AuditConfig,
     outputs: Outputs,
+    execution: Execution,
 ) -> None:
     """Run the paper's Gaussianity audit on embeddings and print a paper-style table.
 
@@ -353,6 +387,7 @@ def scan(
       gaussaudit scan 'emb/part-*.parquet' --column embedding --check
       gaussaudit scan emb.npy --html report.html --markdown -
       gaussaudit scan clip_retrieval_out/      # img_emb/ and text_emb/ side by side
+      gaussaudit scan s3://bucket/emb/ --scheduler local --workers 8
     """
 
     from gaussaudit.io.layouts import embedding_sets
@@ -361,7 +396,7 @@ def scan(
     if sets:  # a clip-retrieval folder with image and text embeddings: two datasets, side by side
         title = f"gaussaudit scan · {paths[0]} (clip-retrieval output: {', '.join(name for name, _ in sets)})"
         gaussian = _run(lambda: _compare_body([str(p) for _, p in sets], [name for name, _ in sets], config,
-                                              outputs, title), paths)
+                                              outputs, title, execution), paths)
         if outputs.check and not gaussian:
             raise typer.Exit(EXIT_NOT_GAUSSIAN)
         return
@@ -374,8 +409,8 @@ def scan(
         _check_mode(outputs, config)
         _check_outputs(inputs, outputs, figure_file_names())
         _warn_if_nothing_comes_out(outputs)
-        with _progress(outputs) as progress:
-            report = audit(paths, config, progress=progress)
+        with _cluster(execution, outputs) as client, _progress(outputs) as progress:
+            report = audit(paths, config, progress=progress, client=client)
         label = ", ".join(paths)  # the input as typed: a folder or glob stays one name
         _write_reports(report.to_dict(per_feature=outputs.per_feature), [(label, report)], outputs)
         if _terminal_wanted(outputs):
@@ -390,13 +425,14 @@ def scan(
 
 
 @app.command()
-@_with_options(_SCAN_OPTIONS, _RENDER_OPTIONS)
+@_with_options(_SCAN_OPTIONS, _CLUSTER_OPTIONS, _RENDER_OPTIONS)
 def compare(
     paths: List[str] = typer.Argument(..., metavar="FILE", help=f"One input per column: a file ({_SUFFIXES}), a folder of shards or a glob.", show_default=False),
     labels: Optional[List[str]] = typer.Option(None, "--label", metavar="NAME", help="Column name, once per input in order (default: the file names)."),
     *,
     config: AuditConfig,
     outputs: Outputs,
+    execution: Execution,
 ) -> None:
     """Audit several inputs with the same options: the paper's table, one column each.
 
@@ -411,7 +447,7 @@ def compare(
         from gaussaudit.compare import check_labels, expand_embedding_sets
 
         sources, names = expand_embedding_sets(paths, labels, config.only)
-        return _compare_body(sources, check_labels(sources, names), config, outputs)
+        return _compare_body(sources, check_labels(sources, names), config, outputs, execution=execution)
 
     gaussian = _run(body, paths)
     if outputs.check and not gaussian:
@@ -419,7 +455,7 @@ def compare(
 
 
 def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outputs: Outputs,
-                  title: str | None = None) -> bool:
+                  title: str | None = None, execution: Execution | None = None) -> bool:
     """compare's work, also scan's on a folder of several embedding sets (then
     ``title`` heads each view): the audits, the outputs, the terminal table;
     whether every input passes."""
@@ -432,8 +468,8 @@ def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outpu
     _check_mode(outputs, config)
     _check_outputs(inputs, outputs, [n for prefix in prefixes for n in figure_file_names(prefix)])
     _warn_if_nothing_comes_out(outputs)
-    with _progress(outputs) as progress:
-        result = compare_inputs(paths, names, config, progress=progress)
+    with _cluster(execution, outputs) as client, _progress(outputs) as progress:
+        result = compare_inputs(paths, names, config, progress=progress, client=client)
     columns = [(c.label, c.report) for c in result.columns]
     _write_reports(result.to_dict(per_feature=outputs.per_feature), columns, outputs, prefixes, title)
     if _terminal_wanted(outputs):
@@ -444,13 +480,14 @@ def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outpu
 
 
 @app.command()
-@_with_options(_SCAN_OPTIONS)
+@_with_options(_SCAN_OPTIONS, _CLUSTER_OPTIONS)
 def track(
     paths: List[str] = typer.Argument(..., metavar="PATH", help="Files whose names carry the step (emb_epoch50.npy, step_1200.parquet), folders of them, or globs.", show_default=False),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw AD avg, DP avg, CV and the pass fractions against step, thresholds as lines. Needs the plot extra."),
     *,
     config: AuditConfig,
     outputs: Outputs,
+    execution: Execution,
 ) -> None:
     """Audit embeddings saved along training, ordered by the number in their names.
 
@@ -476,8 +513,8 @@ def track(
         _check_mode(outputs, config)
         _check_outputs(inputs, outputs, plot=plot)
         _warn_if_nothing_comes_out(outputs, plot)
-        with _progress(outputs) as progress:
-            result = track_steps(paths, config, progress=progress)
+        with _cluster(execution, outputs) as client, _progress(outputs) as progress:
+            result = track_steps(paths, config, progress=progress, client=client)
         for s in result.skipped:
             _warn(f"step {s.step} skipped: {s.error}")
         _write_reports(result.to_dict(per_feature=outputs.per_feature), [], outputs)

@@ -116,7 +116,7 @@ def expand_embedding_sets(sources: Sequence, labels: Sequence[str] | None,
 
 
 def compare(sources: Sequence, labels: Sequence[str] | None = None, config: AuditConfig | None = None,
-            *, progress: Progress | None = None, **options) -> Comparison:
+            *, progress: Progress | None = None, client=None, **options) -> Comparison:
     """Audit each input with the same options: the paper's table, one column per input.
 
     Parameters
@@ -131,6 +131,8 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
         Options for every audit; keyword arguments override its fields.
     progress : Progress, optional
         Receives each audit's progress, stages prefixed with the label.
+    client : distributed.Client, optional
+        Read every input on this Dask cluster (see :func:`gaussaudit.audit`).
 
     Returns
     -------
@@ -157,7 +159,8 @@ def compare(sources: Sequence, labels: Sequence[str] | None = None, config: Audi
     sources, labels = expand_embedding_sets(sources, labels, config.only)
     labels = check_labels(sources, labels)
     progress = progress or SilentProgress()
-    return Comparison([LabelledReport(label, audit(src, config, progress=LabelledProgress(progress, label)))
+    return Comparison([LabelledReport(label, audit(src, config, progress=LabelledProgress(progress, label),
+                                                             client=client))
                        for label, src in zip(labels, sources)])
 
 
@@ -265,7 +268,7 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
 
 
 def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None, *,
-          progress: Progress | None = None, **options) -> Track:
+          progress: Progress | None = None, client=None, **options) -> Track:
     """Audit embeddings saved along training, ordered by the step in their names.
 
     Parameters
@@ -277,6 +280,8 @@ def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None,
         Options for every audit; keyword arguments override its fields.
     progress : Progress, optional
         Receives each audit's progress, stages prefixed with the step.
+    client : distributed.Client, optional
+        Read every step on this Dask cluster (see :func:`gaussaudit.audit`).
 
     Returns
     -------
@@ -295,7 +300,7 @@ def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None,
     for step, path in find_steps(paths):
         try:
             labelled = LabelledProgress(progress or SilentProgress(), f"step {step}")
-            points.append(TrackPoint(step, path, audit(path, config, progress=labelled)))
+            points.append(TrackPoint(step, path, audit(path, config, progress=labelled, client=client)))
         except GaussAuditError as exc:
             skipped.append(SkippedStep(step, path, str(exc)))
     if not points:

@@ -88,6 +88,10 @@ def remote_failure(url: str, exc: BaseException) -> GaussAuditError:
     if isinstance(exc, PermissionError):
         return GaussAuditError(f"{name}: cannot be read (access denied; check the credentials the storage's own tools "
                                "use: AWS_* variables, ~/.aws, GOOGLE_APPLICATION_CREDENTIALS…).")
+    if isinstance(exc, ValueError) and "range requests" in str(exc):
+        return GaussAuditError(f"{name}: the web server does not answer range requests (HTTP 206), which reading a "
+                               "file piece by piece needs; serve it from one that does (nginx, Apache, S3, GCS, the "
+                               "Hugging Face hub), or download it first.")
     kind = type(exc).__name__
     if kind in ("NoCredentialsError", "PartialCredentialsError"):
         return GaussAuditError(f"{name}: no credentials were found for it (set AWS_ACCESS_KEY_ID and "
