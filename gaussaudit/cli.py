@@ -194,9 +194,8 @@ def _with_options(*groups):
 def _input_files(sources) -> set[str]:
     """Real paths of every file the inputs name, each input resolved on its own
     (compare may name a folder and a file inside it as two columns)."""
-    from gaussaudit.io.sources import resolve_paths
-
     from gaussaudit.io.remote import is_url
+    from gaussaudit.io.sources import resolve_paths
 
     return {str(f) if is_url(f) else os.path.realpath(f) for src in sources for f in resolve_paths([src])}
 
