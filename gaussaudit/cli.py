@@ -507,6 +507,8 @@ def track(
         # is skipped later, not an error here.
         inputs = set()
         for _, step_path in find_steps(paths):
+            if "://" in step_path:
+                continue  # a remote step can never be an output file here
             p = Path(step_path)
             inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
         _check_mode(outputs, config)

@@ -83,7 +83,14 @@ def connect(scheduler: str, workers: int | None = None, *, say=None) -> Iterator
         if scheduler == LOCAL:
             import os
 
+            import dask
+
             n = workers or os.cpu_count() or 1
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which turns off
+            # glibc's adaptive mmap threshold: every 2 MB slab buffer of the pass is then a fresh
+            # mapping, faulted in page by page, and the pass ran 2.3x slower on a worker than
+            # in a plain process (benchmarks/bench_cluster.py). Peak memory is the same without it.
+            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}))
             # One thread per worker process: a shard task uses its worker's core, and the
             # numpy inside it releases the GIL only in parts.
             cluster = stack.enter_context(distributed.LocalCluster(

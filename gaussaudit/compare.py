@@ -15,6 +15,7 @@ from gaussaudit.config import configured
 from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.layouts import embedding_sets
 from gaussaudit.io.readers import READERS
+from gaussaudit.io.remote import RemotePath, is_url
 from gaussaudit.io.sources import is_data_file, is_glob, is_ignored_name, natural_key
 from gaussaudit.progress import LabelledProgress, Progress, SilentProgress
 
@@ -239,20 +240,21 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
         raise GaussAuditError("track needs at least one file or folder.")
     found: list[str] = []
     for raw in paths:
-        text = os.fspath(raw)
-        path = Path(text)
+        text = str(raw) if isinstance(raw, RemotePath) else os.fspath(raw)
+        path = RemotePath(text) if is_url(text) else Path(text)
         if path.is_dir():
             children = sorted((c for c in path.iterdir() if _is_candidate(c)), key=lambda c: natural_key(c.name))
             if not children:
                 raise GaussAuditError(
                     f"{text}: the folder holds no {', '.join(READERS)} files or step subfolders."
                 )
-            found.extend(os.fspath(c) for c in children)
+            found.extend(str(c) for c in children)
         elif path.exists():
             found.append(text)
-        elif is_glob(text):
-            matches = sorted(glob.glob(text), key=natural_key)
-            matches = [m for m in matches if _is_candidate(Path(m))]
+        elif is_glob(text.split("://", 1)[-1]):
+            matches = (sorted((str(m) for m in path.glob()), key=natural_key) if isinstance(path, RemotePath)
+                       else sorted(glob.glob(text), key=natural_key))
+            matches = [m for m in matches if _is_candidate(RemotePath(m) if is_url(m) else Path(m))]
             if not matches:
                 raise GaussAuditError(f"{text}: the pattern matches no {', '.join(READERS)} files or folders.")
             found.extend(matches)

@@ -64,6 +64,9 @@ def local_files(tmp_path_factory):
         np.save(root / "cr" / sub / f"{stem}_0.npy", rng.standard_normal((800, 16)).astype(np.float16))
     (root / "cr" / "metadata").mkdir()
     pq.write_table(pa.table({"caption": ["a"] * 800}), root / "cr" / "metadata" / "metadata_0.parquet")
+    (root / "steps").mkdir()
+    for step in (1, 2, 10):
+        np.save(root / "steps" / f"emb_epoch{step}.npy", rng.standard_normal((600, 16)).astype(np.float32))
     (root / "emb" / "_temporary").mkdir()
     np.save(root / "emb" / "_temporary" / "part-9.npy", np.zeros((10, 24)))  # bookkeeping: never read
     return root
@@ -127,6 +130,20 @@ def test_a_clip_retrieval_folder_in_a_bucket_follows_the_local_rules(s3, local_f
     assert any("clip-retrieval output, image embeddings" in note for note in image.notes)
     with pytest.raises(GaussAuditError, match="clip-retrieval output with 2 embedding sets"):
         audit("s3://emb/cr", sample=0)
+
+
+def test_track_and_compare_read_steps_and_columns_from_a_bucket(s3, local_files):
+    from gaussaudit.compare import compare, track
+
+    steps = track("s3://emb/steps/", sample=0)
+    assert [p.step for p in steps.points] == [1, 2, 10]
+    assert [p.path for p in steps.points] == [f"s3://emb/steps/emb_epoch{k}.npy" for k in (1, 2, 10)]
+    assert _numbers(steps.points[2].report) == _numbers(audit(local_files / "steps" / "emb_epoch10.npy", sample=0))
+    globbed = track("s3://emb/steps/emb_epoch*.npy", sample=0)
+    assert [p.step for p in globbed.points] == [1, 2, 10]
+    both = compare(["s3://emb/steps/emb_epoch1.npy", local_files / "steps" / "emb_epoch1.npy"], labels=["s3", "disk"],
+                   sample=0)
+    assert _numbers(both.reports[0]) == _numbers(both.reports[1])
 
 
 def test_remote_mistakes_are_one_line_each(s3):
