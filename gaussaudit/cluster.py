@@ -81,21 +81,7 @@ def connect(scheduler: str, workers: int | None = None, *, say=None) -> Iterator
     distributed = _distributed()
     with contextlib.ExitStack() as stack:
         if scheduler == LOCAL:
-            import os
-
-            import dask
-
-            n = workers or os.cpu_count() or 1
-            # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which turns off
-            # glibc's adaptive mmap threshold: every 2 MB slab buffer of the pass is then a fresh
-            # mapping, faulted in page by page, and the pass ran 2.3x slower on a worker than
-            # in a plain process (benchmarks/bench_cluster.py). Peak memory is the same without it.
-            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}))
-            # One thread per worker process: a shard task uses its worker's core, and the
-            # numpy inside it releases the GIL only in parts.
-            cluster = stack.enter_context(distributed.LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40))
-            address = cluster.scheduler_address
+            address = stack.enter_context(local_cluster(workers)).scheduler_address
         else:
             address = scheduler
         try:
@@ -106,6 +92,46 @@ def connect(scheduler: str, workers: int | None = None, *, say=None) -> Iterator
             link = client.dashboard_link
             say(f"Dask cluster: {len(client.scheduler_info().get('workers', {}))} workers; dashboard {link}")
         yield client
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int | None = None):
+    """A LocalCluster of ``workers`` processes (default: one per core), one
+    thread each, stopped on exit.
+
+    Dask's nannies write their workers' settings (``OPENBLAS_NUM_THREADS=1``,
+    ``MALLOC_TRIM_THRESHOLD_``…) into this process's ``os.environ``; they are
+    put back as they were, so nothing started from this process later inherits
+    them.
+    """
+    import os
+
+    import dask
+
+    distributed = _distributed()
+    saved = dict(os.environ)
+
+    def restore() -> None:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
+
+    n = workers or os.cpu_count() or 1
+    try:
+        # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers, which turns off
+        # glibc's adaptive mmap threshold: every 2 MB slab buffer of the pass is then a fresh
+        # mapping, faulted in page by page, and the pass ran 2.3x slower on a worker than
+        # in a plain process (benchmarks/bench_cluster.py). Peak memory is the same without it.
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            # One thread per worker process: a shard task uses its worker's core, and the
+            # numpy inside it releases the GIL only in parts.
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", silence_logs=40)
+        restore()
+        with cluster:
+            yield cluster
+    finally:
+        restore()
 
 
 def _plan(dataset: Dataset, chosen: np.ndarray | None) -> list[np.ndarray | None]:

@@ -264,7 +264,8 @@ def shard_part(shard, chosen: np.ndarray | None, normalize: bool, threads: int |
 
 def first_exponent(shard) -> int:
     """:func:`scale_exponent` of ``shard``'s first chunk: the one factor of the whole pass."""
-    return scale_exponent(next(iter(shard.chunks())))
+    first = next(iter(shard.chunks()), None)  # none from a damaged file: the row count check names it
+    return 0 if first is None else scale_exponent(first)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from gaussaudit import GaussAuditError, audit  # noqa: E402
-from gaussaudit.cluster import connect  # noqa: E402
+from gaussaudit.cluster import connect, local_cluster  # noqa: E402
 from gaussaudit.compare import compare  # noqa: E402
 from gaussaudit.io import open_dataset  # noqa: E402
 from gaussaudit.prep import sample_indices  # noqa: E402
@@ -48,8 +48,7 @@ def _same_report(a, b) -> None:
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=40) as cluster, distributed.Client(cluster) as c:
+    with local_cluster(2) as cluster, distributed.Client(cluster) as c:
         c.wait_for_workers(2)
         yield c
 
@@ -138,8 +137,7 @@ def test_a_worker_killed_mid_run_is_retried_and_rows_count_once(tmp_path):
         np.save(tmp_path / f"part-{i:02d}.npy", rng.standard_normal((6000, 64)).astype(np.float32))
     expected = audit(tmp_path, sample=5000)
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=50) as cluster, distributed.Client(cluster) as c:
+    with local_cluster(2) as cluster, distributed.Client(cluster) as c:
         c.wait_for_workers(2)
         before = set(c.run(os.getpid).values())
 
@@ -164,6 +162,18 @@ def test_a_worker_killed_mid_run_is_retried_and_rows_count_once(tmp_path):
     assert progress.killed in before and progress.killed not in after  # a worker really died
     assert progress.rows == 24 * 6000  # each shard's rows reached the client once
     _same_report(expected, got)
+
+
+def test_a_local_cluster_leaves_this_process_environment_as_it_was():
+    # Dask's nannies write OPENBLAS_NUM_THREADS=1 and MALLOC_TRIM_THRESHOLD_ into the
+    # starting process's os.environ: every program started from it later would inherit them.
+    before = dict(os.environ)
+    with connect("local", 1) as c:
+        inside = dict(os.environ)
+        worker_env = next(iter(c.run(lambda: dict(os.environ)).values()))
+    assert inside == before and dict(os.environ) == before
+    assert worker_env.get("OPENBLAS_NUM_THREADS") == "1"  # the workers still get Dask's one-thread BLAS
+    assert "MALLOC_TRIM_THRESHOLD_" not in worker_env or "MALLOC_TRIM_THRESHOLD_" in before
 
 
 def test_connect_checks_its_options():

@@ -199,9 +199,9 @@ def test_cli_without_credentials_says_what_to_set(s3, tmp_path):
 
 def test_dask_workers_read_the_bucket_themselves(s3, local_files):
     distributed = pytest.importorskip("distributed")
+    from gaussaudit.cluster import local_cluster
     # The workers inherit this environment (credentials, endpoint) when they start.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+    with local_cluster(2) as cluster, distributed.Client(cluster) as client:
         there = audit("s3://emb/emb/", sample=2000, client=client)
     assert _numbers(there) == _numbers(audit(local_files / "emb", sample=2000))
 
