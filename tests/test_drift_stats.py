@@ -257,6 +257,25 @@ def test_spectrum_equal_eigenvalues_give_the_dimension(d):
     np.testing.assert_allclose([s.participation_ratio, s.entropy_rank, s.top_share], [d, d, 1 / d], rtol=1e-12)
 
 
+def test_rankme_equals_the_hand_computation_from_singular_values():
+    # Garrido et al. (2023), eq. 1: p_k = σ_k / Σσ, RankMe = exp(-Σ p_k log p_k), σ the
+    # singular values of the (here centred) embedding matrix.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3000, 12)) @ np.diag(np.linspace(0.2, 3.0, 12)) @ rng.standard_normal((12, 12))
+    centred = x - x.mean(axis=0)
+    sigma = np.linalg.svd(centred, compute_uv=False)
+    p = sigma / sigma.sum()
+    expected = np.exp(-np.sum(p * np.log(p)))
+    summary = spectrum_summary(np.linalg.eigvalsh(np.cov(x, rowvar=False)))
+    np.testing.assert_allclose(summary.rankme, expected, rtol=1e-10)
+    assert summary.entropy_rank < summary.rankme < 12  # flatter shares of √λ than of λ
+    # the report carries it, from the tested rows' spectrum
+    from gaussaudit import audit
+
+    report = audit(x, normalize=False, sample=0, calibrate=0, mv_sample=0, projections=0)
+    np.testing.assert_allclose(report.to_dict()["metrics"]["spectrum"]["rankme"], expected, rtol=1e-8)
+
+
 def test_spectrum_zeros_and_round_off_negatives():
     s = spectrum_summary([5.0, 0.0, -1e-15, 0.0])
     np.testing.assert_allclose([s.participation_ratio, s.entropy_rank, s.top_share], [1.0, 1.0, 1.0])

@@ -20,7 +20,7 @@ from conftest import CLI_TIMEOUT, gaussian_embeddings, laplace_embeddings, run_c
 # scans run random and principal projections by default, so their QQ figures come too
 FIGURES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
 #: Every section a default scan computes, in report order.
-SECTIONS = ("headline", "effect_sizes", "projections", "joint", "uniformity", "null_bands", "notes")
+SECTIONS = ("headline", "effect_sizes", "projections", "joint", "uniformity", "spectrum", "null_bands", "notes")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: A pixel is "in colour" when its channels differ by more than this: the
 #: figures' bars and points are; text, rules and the white page are not.

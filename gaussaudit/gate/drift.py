@@ -87,7 +87,7 @@ def _num(x):
 
 def _spectrum(s) -> dict:
     return {"participation_ratio": _num(s.participation_ratio), "entropy_rank": _num(s.entropy_rank),
-            "top_share": _num(s.top_share), "dim": s.dim}
+            "rankme": _num(s.rankme), "top_share": _num(s.top_share), "dim": s.dim}
 
 
 def _raw_test(source, config: AuditConfig, report) -> dict | None:

@@ -69,6 +69,8 @@ GATE_METRICS: dict[str, GateMetric] = {m.name: m for m in (
                "participation ratio (tr Σ)²/tr Σ² of the tested rows", None, True),
     GateMetric("spectrum.entropy_rank", ("metrics", "spectrum", "entropy_rank"),
                "entropy effective rank of the tested rows' covariance", None, True),
+    GateMetric("spectrum.rankme", ("metrics", "spectrum", "rankme"),
+               "RankMe: entropy effective rank of the tested rows' singular values", "higher", True),
     GateMetric("spectrum.top_share", ("metrics", "spectrum", "top_share"),
                "share of variance along the first principal direction", None, True, "percent"),
     GateMetric("test.p_value", ("verdict", "test", "p_value"), "p-value of the headline test", "higher", False),

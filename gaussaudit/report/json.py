@@ -80,6 +80,7 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
             "spectrum": None if report.spectrum is None else {
                 "participation_ratio": _num(report.spectrum.participation_ratio),
                 "entropy_rank": _num(report.spectrum.entropy_rank),
+                "rankme": _num(report.spectrum.rankme),
                 "top_share": _num(report.spectrum.top_share),
             },
         },

@@ -247,6 +247,26 @@ def uniformity_section(report: AuditReport) -> Section | None:
                     "unequal variances fail it even when raw rows are Gaussian.",))
 
 
+def spectrum_section(report: AuditReport) -> Section | None:
+    """How many directions the tested rows' variance spreads over: rotation-invariant
+    effective dimensions of their covariance (stats.drift.spectrum_summary)."""
+    sp = report.spectrum
+    if sp is None or sp.dim == 0:
+        return None
+    of_d = lambda value: Cell(f"{100 * value / sp.dim:.0f}% of {sp.dim}")  # noqa: E731
+    rows = ((Cell("participation ratio (tr Σ)²/tr Σ²"), Cell(format_number(sp.participation_ratio)),
+             of_d(sp.participation_ratio)),
+            (Cell("entropy rank exp H(λ/Σλ)"), Cell(format_number(sp.entropy_rank)), of_d(sp.entropy_rank)),
+            (Cell("RankMe exp H(σ/Σσ)"), Cell(format_number(sp.rankme)), of_d(sp.rankme)),
+            (Cell("largest eigenvalue's share"), Cell(f"{100 * sp.top_share:.1f}%"), Cell("")))
+    return Section("spectrum", "Spread of variance", f"{rows_name(report)} rows, covariance of the {report.n_used:,} "
+                   "tested rows", ("Measure", "Value", "Of d"), rows,
+                   notes=("each is d when every direction has equal variance and 1 when one direction has it all; "
+                          "RankMe uses the singular values σ = √λ; Garrido et al. (2023) found it to track the "
+                          "downstream accuracy of self-supervised encoders. A collapsed representation has a small "
+                          "one.",))
+
+
 _BAND_LABELS = {
     "statistic": "headline statistic",
     "dp.mean_p": "DP Avg.",
@@ -328,8 +348,9 @@ def report_sections(report: AuditReport) -> list[Section]:
     >>> from gaussaudit import audit
     >>> report = audit(np.random.default_rng(0).standard_normal((500, 8)), calibrate=0)
     >>> [s.key for s in report_sections(report)]
-    ['headline', 'effect_sizes', 'projections', 'joint', 'uniformity', 'notes']
+    ['headline', 'effect_sizes', 'projections', 'joint', 'uniformity', 'spectrum', 'notes']
     """
     built = (headline_section(report), effect_sizes_section(report), projections_section(report),
-             joint_section(report), uniformity_section(report), null_bands_section(report), notes_section(report))
+             joint_section(report), uniformity_section(report), spectrum_section(report), null_bands_section(report),
+             notes_section(report))
     return [s for s in built if s is not None]

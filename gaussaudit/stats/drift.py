@@ -32,6 +32,9 @@ References
 .. [9] Gao, P., Trautmann, E., Yu, B., Santhanam, G., Ryu, S., Shenoy, K. &
        Ganguli, S. (2017). A theory of multineuronal dimensionality, dynamics and
        measurement. bioRxiv 214262 (the participation ratio as a dimension).
+.. [10] Garrido, Q., Balestriero, R., Najman, L. & LeCun, Y. (2023). RankMe:
+       assessing the downstream performance of pretrained self-supervised
+       representations by their rank. ICML 2023, PMLR 202, 10929-10974.
 """
 from __future__ import annotations
 
@@ -367,7 +370,10 @@ class SpectrumSummary:
 
     ``participation_ratio`` = (Σλ)²/Σλ² [9]_; ``entropy_rank`` = exp(H(λ/Σλ)),
     the effective rank of Roy & Vetterli [6]_ (Shannon entropy in nats, 0·log 0 = 0);
-    both are d for equal eigenvalues and 1 for a single non-zero one.
+    ``rankme`` = exp(H(σ/Σσ)) with σ = √λ, the singular values of the centred
+    rows up to one factor: RankMe [10]_, the same entropy rank of the singular
+    values rather than the eigenvalues (always ≥ ``entropy_rank``).
+    All three are d for equal eigenvalues and 1 for a single non-zero one.
     ``top_share`` = λ₁/Σλ, the largest eigenvalue's share of the total variance.
     ``dim`` is the number of eigenvalues. A zero spectrum (no variance) has both
     ranks 0 and ``top_share`` NaN.
@@ -377,6 +383,7 @@ class SpectrumSummary:
     entropy_rank: float
     top_share: float
     dim: int
+    rankme: float = float("nan")
 
 
 def spectrum_summary(eigenvalues: np.ndarray) -> SpectrumSummary:
@@ -394,8 +401,8 @@ def spectrum_summary(eigenvalues: np.ndarray) -> SpectrumSummary:
     Examples
     --------
     >>> s = spectrum_summary([4.0, 4.0, 0.0, 0.0])
-    >>> s.participation_ratio, round(s.entropy_rank, 12), s.top_share, s.dim
-    (2.0, 2.0, 0.5, 4)
+    >>> s.participation_ratio, round(s.entropy_rank, 12), round(s.rankme, 12), s.top_share, s.dim
+    (2.0, 2.0, 2.0, 0.5, 4)
     """
     values = np.asarray(eigenvalues, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
@@ -409,16 +416,23 @@ def spectrum_summary(eigenvalues: np.ndarray) -> SpectrumSummary:
     values = np.clip(values, 0.0, None)
     total = float(values.sum())
     if total == 0.0:
-        return SpectrumSummary(participation_ratio=0.0, entropy_rank=0.0, top_share=float("nan"), dim=values.size)
+        return SpectrumSummary(participation_ratio=0.0, entropy_rank=0.0, top_share=float("nan"), dim=values.size,
+                               rankme=0.0)
     share = values / total
-    positive = share[share > 0]  # 0·log 0 = 0, and no log(0) warning
-    entropy = float(-np.sum(positive * np.log(positive)))
     return SpectrumSummary(
         participation_ratio=total**2 / float(np.sum(values**2)),
-        entropy_rank=float(np.exp(entropy)),
+        entropy_rank=_entropy_rank(values),
         top_share=float(share.max()),
         dim=values.size,
+        rankme=_entropy_rank(np.sqrt(values)),
     )
+
+
+def _entropy_rank(values: np.ndarray) -> float:
+    """exp of the Shannon entropy (nats) of ``values``/Σ``values``; 0·log 0 = 0."""
+    share = values / float(values.sum())
+    positive = share[share > 0]  # no log(0) warning
+    return float(np.exp(-np.sum(positive * np.log(positive))))
 
 
 # ----------------------------------------------------------------------------
