@@ -114,6 +114,8 @@ class SampleAnalysis:
     calibration: NullCalibration | None = None
     #: Rotation-invariant summaries of the tested rows' covariance spectrum.
     spectrum: SpectrumSummary | None = None
+    #: That covariance's eigenvalues, decreasing (at most d of them; the spectrum figure).
+    eigenvalues: np.ndarray | None = None
 
 
 def _needs_basis(config) -> bool:
@@ -198,7 +200,8 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
         calibration = _calibrate(tested, norms, raw_basis, directions, config, test_rows)
     spectrum = spectrum_summary(basis.eigenvalues) if basis is not None else None
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, multivariate,
-                          tuple(notes), qq, pair, uniformity, calibration, spectrum)
+                          tuple(notes), qq, pair, uniformity, calibration, spectrum,
+                          None if basis is None else np.asarray(basis.eigenvalues, dtype=np.float64))
 
 
 def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: CovarianceBasis, config,

@@ -154,6 +154,10 @@ class AuditReport(SummaryAttributes):
     #: Rotation-invariant summaries of the tested rows' covariance spectrum
     #: (participation ratio, entropy rank, top share); None when nothing needed the covariance.
     spectrum: SpectrumSummary | None = None
+    #: The eigenvalues behind ``spectrum``: of the tested rows' covariance (ddof 1),
+    #: decreasing, at most ``dim`` of them (the nonzero ones when rows < dim); the
+    #: spectrum figure draws them. None when ``spectrum`` is.
+    spectrum_eigenvalues: np.ndarray | None = None
     #: SHA-256 of the tested rows (rounded to float32, row-major): two reports with
     #: the same value tested the same rows.
     sample_sha256: str = ""
@@ -333,5 +337,6 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         paper_columns=columns,
         uniformity=analysis.uniformity,
         spectrum=analysis.spectrum,
+        spectrum_eigenvalues=analysis.eigenvalues,
         sample_sha256=rows_fingerprint(tested),
     )

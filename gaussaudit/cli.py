@@ -268,6 +268,21 @@ def _write_reports(document: dict, columns, outputs: Outputs, prefixes=None, tit
         write_files_atomic(outputs.plots, files, overwrite=outputs.overwrite)
 
 
+def _write_page(outputs: Outputs, images, render) -> None:
+    """--html and --plots of pairs and score: ``images`` (FigureImage list) drawn once,
+    for both the page ``render(images)`` and the PNG files."""
+    if outputs.html is not None:
+        from gaussaudit.io.writers import write_text_atomic
+
+        write_text_atomic(outputs.html, render(images), overwrite=outputs.overwrite)
+    if outputs.plots is not None:
+        from gaussaudit.io.writers import write_files_atomic
+        from gaussaudit.report.figures import figure_file_name
+
+        write_files_atomic(outputs.plots, {figure_file_name(image.name): image.png for image in images},
+                           overwrite=outputs.overwrite)
+
+
 CHECK_MODES = ("test", "paper")
 
 
@@ -757,7 +772,9 @@ def score(
     column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
     drop_nonfinite: bool = typer.Option(False, "--drop-nonfinite", help="Leave out rows with NaN/inf/missing values (not scored, counted) instead of failing."),
     json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the summary as JSON; '-' = stdout only."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--out, --json)."),
+    html: Optional[str] = typer.Option(None, "--html", metavar="FILE", help="Write one self-contained HTML page: the summary and the histogram of squared Mahalanobis norms with the OOD threshold. Needs the plot extra."),
+    plots: Optional[str] = typer.Option(None, "--plots", metavar="DIR", help="Write the page's figure as mahalanobis.png into DIR (created if missing). Needs the plot extra."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--out, --json, --html, --plots)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no summary."),
 ) -> None:
     """Score embeddings under a fitted Gaussian model: log-likelihood, Mahalanobis norm, OOD flag.
@@ -770,6 +787,7 @@ def score(
     Examples:
       gaussaudit score model.npz today.parquet --out scores.parquet
       gaussaudit score model.npz new/ --fpr 0.001 --json -
+      gaussaudit score model.npz today.parquet --html scores.html
     """
 
     def body():
@@ -778,16 +796,19 @@ def score(
         from gaussaudit.io.models import load_model
         from gaussaudit.io.writers import check_writable, write_columns_parquet
         from gaussaudit.likelihood import ScoreSummary, check_fpr, model_from_arrays, score_chunks
+        from gaussaudit.report.figures import SCORE_FIGURE_NAMES, figure_file_name
         from gaussaudit.report.likelihood import render_terminal_scores
 
         inputs = _input_files(paths) | {os.path.realpath(model)}
-        for option, path in (("--out", out), ("--json", json_path)):
-            if path not in (None, "-"):
-                if os.path.realpath(path) in inputs:
-                    raise GaussAuditError(f"{path}: is one of the inputs; choose another {option} path.")
-                check_writable(path, overwrite)
-        if out is not None and json_path is not None and os.path.realpath(out) == os.path.realpath(json_path):
-            raise GaussAuditError(f"{out}: is named by both --out and --json; give each output its own file.")
+        if out not in (None, "-"):
+            if os.path.realpath(out) in inputs:
+                raise GaussAuditError(f"{out}: is one of the inputs; choose another --out path.")
+            check_writable(out, overwrite)
+        for option, path in (("--json", json_path), ("--html", html)):
+            if out is not None and path is not None and os.path.realpath(out) == os.path.realpath(path):
+                raise GaussAuditError(f"{out}: is named by both --out and {option}; give each output its own file.")
+        outputs = Outputs(json_path=json_path, html=html, plots=plots, overwrite=overwrite, quiet=quiet)
+        _check_outputs(inputs, outputs, [figure_file_name(name) for name in SCORE_FIGURE_NAMES])
         fitted = model_from_arrays(load_model(model), model)
         summary = ScoreSummary(fitted, check_fpr(fpr))
         options = {k: v for k, v in (("key", key), ("column", column)) if v is not None}
@@ -802,6 +823,11 @@ def score(
             raise GaussAuditError(f"{', '.join(paths)}: no rows to score.")
         if json_path is not None:
             _write_text(json_path, json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", overwrite)
+        if html is not None or plots is not None:
+            from gaussaudit.report.figures import score_figures
+            from gaussaudit.report.likelihood import render_html_scores
+
+            _write_page(outputs, score_figures(summary), lambda images: render_html_scores(summary, out, images, ", ".join(paths)))
         if not quiet and json_path != "-":
             render_terminal_scores(summary, out, Console(highlight=False))
 
@@ -820,7 +846,9 @@ def pairs(
     column: Optional[str] = typer.Option(None, "--column", help="Parquet list column holding embeddings."),
     json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the measurements as JSON; '-' = stdout only."),
     markdown: Optional[str] = typer.Option(None, "--markdown", metavar="FILE", help="Write them as markdown; '-' = stdout only."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown)."),
+    html: Optional[str] = typer.Option(None, "--html", metavar="FILE", help="Write one self-contained HTML page: the measurements and the histograms of positive- and negative-pair cosines. Needs the plot extra."),
+    plots: Optional[str] = typer.Option(None, "--plots", metavar="DIR", help="Write the page's figure as cosines.png into DIR (created if missing). Needs the plot extra."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown, --html, --plots)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table."),
 ) -> None:
     """The paper's theory on paired embeddings: alignment, the η² bound, uniformity, modality gap.
@@ -829,16 +857,19 @@ def pairs(
     Examples:
       gaussaudit pairs view1.npy view2.npy
       gaussaudit pairs img_emb/ text_emb/ --json pairs.json
+      gaussaudit pairs view1.npy view2.npy --html pairs.html
     """
 
     def body():
         import json
 
         from gaussaudit.pairs import audit_pairs
+        from gaussaudit.report.figures import PAIRS_FIGURE_NAMES, figure_file_name
         from gaussaudit.report.pairs import render_markdown_pairs, render_terminal_pairs
 
-        outputs = Outputs(json_path=json_path, markdown=markdown, overwrite=overwrite, quiet=quiet)
-        _check_outputs(_input_files([a, b]), outputs)
+        outputs = Outputs(json_path=json_path, markdown=markdown, html=html, plots=plots, overwrite=overwrite,
+                          quiet=quiet)
+        _check_outputs(_input_files([a, b]), outputs, [figure_file_name(name) for name in PAIRS_FIGURE_NAMES])
         options = {k: v for k, v in (("key", key), ("column", column)) if v is not None}
         report = audit_pairs([a], [b], temperature=temperature, sample=sample, uniformity_sample=uniformity_sample,
                              seed=seed, **options)
@@ -847,6 +878,11 @@ def pairs(
             _write_text(json_path, json.dumps(document, indent=2, ensure_ascii=False) + "\n", overwrite)
         if markdown is not None:
             _write_text(markdown, render_markdown_pairs(report), overwrite)
+        if html is not None or plots is not None:
+            from gaussaudit.report.figures import pairs_figures
+            from gaussaudit.report.pairs import render_html_pairs
+
+            _write_page(outputs, pairs_figures(report), lambda images: render_html_pairs(report, images))
         if _terminal_wanted(outputs):
             render_terminal_pairs(report, Console(highlight=False))
 
@@ -863,62 +899,77 @@ app.add_typer(reproduce_app, name="reproduce")
 
 @reproduce_app.command("synthetic")
 def reproduce_synthetic(
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs of each encoder [default: 100; --quick: 6]."),
-    n: Optional[int] = typer.Option(None, "--n", help="Training rows per input [default: 10000; --quick: 2000]."),
-    n_audit: Optional[int] = typer.Option(None, "--n-audit", help="Held-out rows audited at every stage [default: 5000; --quick: 2000]."),
-    dim_in: Optional[int] = typer.Option(None, "--dim-in", help="Input dimension [default: 128]."),
-    dim_out: Optional[int] = typer.Option(None, "--dim-out", help="Embedding dimension [default: 128]."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs of each encoder [default: Laplace 150, GMM and binary 100 (Appendix E.1); --quick: 6]."),
+    n: Optional[int] = typer.Option(None, "--n", help="Training rows per input [default: Laplace 20000, GMM and binary 10000; --quick: 2000]."),
+    n_audit: Optional[int] = typer.Option(None, "--n-audit", help="Held-out rows audited at every stage [default: 5000; --quick: 1000]."),
+    dim_in: Optional[int] = typer.Option(None, "--dim-in", help="Input dimension [default: 1024]."),
+    dim_out: Optional[int] = typer.Option(None, "--dim-out", help="Embedding dimension [default: 256]."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size, the InfoNCE negatives + 1 [default: 64]."),
+    dims: Optional[str] = typer.Option(None, "--dims", metavar="D1,D2,…", help="Sweep: retrain the Laplace encoder at each embedding dimension (the appendix: 32,64,128,256) and measure CV, alignment and uniformity of held-out pairs instead of the table."),
+    batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", metavar="N1,N2,…", help="Sweep: retrain the Laplace encoder at each batch size (the appendix: 8,16,32,48,64,96,128); with --dims, every pair."),
+    threads: int = typer.Option(1, "--threads", help="torch threads; results are bitwise reproducible for a given count."),
     encoder: Optional[str] = typer.Option(None, "--encoder", metavar="linear|mlp", help="Encoder: one affine map, or affine-ReLU-affine [default: linear]."),
     seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation, augmentation and batches."),
     audit_every: Optional[int] = typer.Option(None, "--audit-every", help="Audit the embeddings every this many epochs [default: 10; --quick: 2]."),
     inputs: Optional[List[str]] = typer.Option(None, "--input", metavar="laplace|gmm|binary", help="Input distribution, repeatable [default: all three]."),
     quick: bool = typer.Option(False, "--quick", help="A short run (seconds): fewer rows and epochs; options given still apply."),
     json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write every audit as JSON to PATH; '-' = stdout only."),
-    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw the metrics along epochs per input. Needs the plot extra."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw the metrics along epochs per input (with --dims/--batch-sizes: the sweep's figure). Needs the plot extra."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --plot)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table or progress."),
 ) -> None:
-    """The paper's synthetic experiment: InfoNCE on the CPU, audited along training.
+    """The paper's synthetic experiment (Appendix E.1): InfoNCE on the CPU, audited along training.
 
-    Trains a small encoder with InfoNCE on Laplace, Gaussian-mixture and sparse
-    binary inputs (seeded, deterministic) and audits the raw inputs, the
-    embeddings at init, along training and after it, and a supervised baseline.
-    Setup and the paper's numbers: docs/reproduce.md.
+    Trains a linear (or MLP) encoder with InfoNCE on Laplace, Gaussian-mixture
+    and sparse binary inputs (seeded, deterministic) and audits the raw inputs,
+    the embeddings at init, along training and after it, and a supervised
+    baseline; prints the paper's Table 1 as measured with its values beside.
+    --dims / --batch-sizes run the appendix's sweeps instead. Setup and the
+    paper's numbers: docs/reproduce.md.
 
     \b
     Examples:
       gaussaudit reproduce synthetic
       gaussaudit reproduce synthetic --quick --json runs.json --plot epochs.png
-      gaussaudit reproduce synthetic --encoder mlp --epochs 50
+      gaussaudit reproduce synthetic --dims 32,64,128,256 --plot dims.png
+      gaussaudit reproduce synthetic --batch-sizes 8,16,32,64,128 --epochs 30
     """
 
     def body():
-        from gaussaudit.reproduce.synthetic import SyntheticSettings, run_synthetic
+        from gaussaudit.reproduce.synthetic import SyntheticSettings, run_sweep, run_synthetic, sweep_grid
 
         outputs = Outputs(json_path=json_path, overwrite=overwrite, quiet=quiet)
         given = {name: value for name, value in (("epochs", epochs), ("n", n), ("n_audit", n_audit),
                                                   ("dim_in", dim_in), ("dim_out", dim_out), ("encoder", encoder),
-                                                  ("audit_every", audit_every)) if value is not None}
+                                                  ("audit_every", audit_every), ("batch", batch)) if value is not None}
         if inputs:
             given["inputs"] = tuple(dict.fromkeys(inputs))
-        settings = (SyntheticSettings.quick if quick else SyntheticSettings)(seed=seed, **given).validated()
+        sweeping = dims is not None or batch_sizes is not None
+        if sweeping and inputs and set(inputs) != {"laplace"}:
+            raise GaussAuditError("--dims and --batch-sizes sweep the Laplace experiment (the appendix's figures); "
+                                  "leave out --input.")
+        settings = (SyntheticSettings.quick if quick else SyntheticSettings)(seed=seed, threads=threads,
+                                                                             **given).validated()
+        if sweeping:
+            sweep_grid(dims, batch_sizes, settings)  # a malformed list fails before any training
         _check_outputs(set(), outputs, plot=plot)
         show = _terminal_wanted(outputs)
         err = Console(stderr=True, highlight=False)
-        result = run_synthetic(settings, progress=(lambda line: err.print(f"  [dim]{escape(line)}[/dim]")) if show else None)
+        say = (lambda line: err.print(f"  [dim]{escape(line)}[/dim]")) if show else None
+        result = run_sweep(dims, batch_sizes, settings, progress=say) if sweeping else run_synthetic(settings, progress=say)
         if json_path is not None:
             import json
 
             _write_text(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", overwrite)
         if plot is not None:
             from gaussaudit.io.writers import write_bytes_atomic
-            from gaussaudit.report.figures import reproduce_png
+            from gaussaudit.report.figures import reproduce_png, sweep_png
 
-            write_bytes_atomic(plot, reproduce_png(result), overwrite=overwrite)
+            write_bytes_atomic(plot, (sweep_png if sweeping else reproduce_png)(result), overwrite=overwrite)
         if show:
-            from gaussaudit.reproduce.report import render_terminal_reproduce
+            from gaussaudit.reproduce.report import render_terminal_reproduce, render_terminal_sweep
 
-            render_terminal_reproduce(result, Console(highlight=False))
+            (render_terminal_sweep if sweeping else render_terminal_reproduce)(result, Console(highlight=False))
 
     _run(body)
 
@@ -931,7 +982,8 @@ def reproduce_digits(
     audit_every: Optional[int] = typer.Option(None, "--audit-every", help="Audit both models every this many epochs [default: 5; --quick: 3]."),
     quick: bool = typer.Option(False, "--quick", help="A short run: 6 epochs; options given still apply."),
     json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write every audit as JSON to PATH; '-' = stdout only."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw CV, AD Avg. and the DP pass share along training, InfoNCE against cross-entropy. Needs the plot extra."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files (--json, --plot)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print no table or progress."),
 ) -> None:
     """Real images, offline: InfoNCE against cross-entropy on scikit-learn's digits.
@@ -944,6 +996,7 @@ def reproduce_digits(
     Examples:
       gaussaudit reproduce digits
       gaussaudit reproduce digits --quick --json digits.json
+      gaussaudit reproduce digits --plot digits.png
     """
 
     def body():
@@ -953,7 +1006,7 @@ def reproduce_digits(
         given = {name: value for name, value in (("epochs", epochs), ("dim_out", dim_out), ("audit_every", audit_every))
                  if value is not None}
         settings = (DigitsSettings.quick if quick else DigitsSettings)(seed=seed, **given).validated()
-        _check_outputs(set(), outputs)
+        _check_outputs(set(), outputs, plot=plot)
         show = _terminal_wanted(outputs)
         err = Console(stderr=True, highlight=False)
         result = run_digits(settings, progress=(lambda line: err.print(f"  [dim]{escape(line)}[/dim]")) if show else None)
@@ -961,6 +1014,11 @@ def reproduce_digits(
             import json
 
             _write_text(json_path, json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", overwrite)
+        if plot is not None:
+            from gaussaudit.io.writers import write_bytes_atomic
+            from gaussaudit.report.figures import digits_png
+
+            write_bytes_atomic(plot, digits_png(result), overwrite=overwrite)
         if show:
             from gaussaudit.reproduce.report import render_terminal_digits
 

@@ -223,6 +223,53 @@ def score(fitted: FittedModel, source, *, fpr: float = 0.01, **options) -> Score
                   rows_dropped=sum(p.rows_dropped for p in parts))
 
 
+def ood_threshold(model: GaussianModel, fpr: float) -> float:
+    """The squared Mahalanobis norm t past which :func:`score_chunks` flags a row at ``fpr``.
+
+    With held-out reference rows the flag is the conformal p-value (1 + #{held-out ≥ d²})/(m + 1)
+    ≤ fpr, which holds exactly when d² > t for t the held-out value that many places from the
+    top (+inf when no p-value can be that small). Without them it is the χ² p-value ≤ fpr,
+    i.e. d² ≥ t = the χ²_r upper-fpr quantile (to its rounding).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = GaussianModel(np.zeros(1), np.ones(1), np.ones((1, 1)), 100, np.arange(1.0, 100.0))
+    >>> ood_threshold(m, 0.05)                # (1 + 4)/100 ≤ 0.05: d² above the 5th largest of 99
+    95.0
+    """
+    fpr = check_fpr(fpr)
+    m = model.calibration.shape[0]
+    if not m:
+        from scipy import stats
+
+        return float(stats.chi2.isf(fpr, model.rank))
+    below = np.arange(m + 1)  # #{held-out < d²}: the p-value is (1 + m − below)/(m + 1), as conformal_pvalue
+    flagged = np.flatnonzero((1 + (m - below)) / (m + 1) <= fpr)
+    if not flagged.size:
+        return float("inf")
+    first = int(flagged[0])
+    return float(model.calibration[first - 1]) if first else float("-inf")
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreHistogram:
+    """What the score figure draws: scored rows' d² binned on log10(d²), the held-out
+    reference rows' on the same bins, the χ²_r law's share of each bin, the threshold."""
+
+    #: bin edges on log10(d²), equal widths (a power of two)
+    log10_edges: np.ndarray
+    #: scored rows per bin (rows with d² = 0 have no log and are counted in ``zero``)
+    counts: np.ndarray
+    #: held-out reference rows per bin; None when the model has none
+    reference_counts: np.ndarray | None
+    #: P(χ²_r in the bin): the share a Gaussian model gives each bin
+    chi2_shares: np.ndarray
+    #: :func:`ood_threshold`
+    threshold: float
+    zero: int = 0
+
+
 class ScoreSummary:
     """What the terminal and the JSON say about scored rows, accumulated chunk by
     chunk (bounded memory): counts, the share flagged, and quantiles of the
@@ -236,6 +283,9 @@ class ScoreSummary:
         self.flagged_by = ""
         self.log_likelihood = StreamingHistogram()
         self.mahalanobis_sq = StreamingHistogram()
+        #: log10 of the positive d² (the score figure: d² spans decades when rows are far out)
+        self.log10_mahalanobis_sq = StreamingHistogram()
+        self.zero_mahalanobis_sq = 0
 
     def add(self, part: Scores) -> Scores:
         self.rows += part.n
@@ -244,7 +294,41 @@ class ScoreSummary:
         self.flagged_by = part.flagged_by
         self.log_likelihood.update(part.log_likelihood)
         self.mahalanobis_sq.update(part.mahalanobis_sq)
+        positive = part.mahalanobis_sq[part.mahalanobis_sq > 0]
+        self.zero_mahalanobis_sq += int(np.count_nonzero(part.mahalanobis_sq == 0))
+        self.log10_mahalanobis_sq.update(np.log10(positive))
         return part
+
+    @property
+    def threshold(self) -> float:
+        """:func:`ood_threshold` of the model at this summary's fpr."""
+        return ood_threshold(self.fitted.model, self.fpr)
+
+    def histogram(self, bins: int = 60) -> ScoreHistogram:
+        """The scored rows' d² on at most ``bins`` equal bins of log10(d²) (fewer when the
+        grid's power-of-two widths allow), spanning the held-out reference rows' d² too."""
+        from scipy import stats
+
+        from gaussaudit.stats.histogram import StreamingHistogram
+
+        model = self.fitted.model
+        cal = model.calibration[model.calibration > 0]
+        reference = StreamingHistogram().update(np.log10(cal)) if cal.size else StreamingHistogram()
+        # one grid for both: the merged state's, coarsened to the display's width
+        grid = self.log10_mahalanobis_sq.merge(reference).coarsened(bins)
+        if grid.width == 0.0:  # no positive d² anywhere
+            return ScoreHistogram(np.zeros(0), np.zeros(0, dtype=np.int64), None, np.zeros(0), self.threshold,
+                                  self.zero_mahalanobis_sq)
+        counts = self.log10_mahalanobis_sq.at_width(grid.width)
+        on_grid = np.zeros(len(grid.counts), dtype=np.int64)
+        if counts.counts.size:
+            offset = counts.start - grid.start
+            on_grid[offset : offset + len(counts.counts)] = counts.counts
+        edges = grid.edges
+        # the merged grid holds both sets of counts: the reference rows' are the rest
+        ref_counts = (grid.counts - on_grid) if model.calibration.shape[0] else None
+        chi2 = np.diff(stats.chi2.cdf(10.0 ** edges, model.rank)) if edges.size > 1 else np.zeros(0)
+        return ScoreHistogram(edges, on_grid, ref_counts, chi2, self.threshold, self.zero_mahalanobis_sq)
 
     @property
     def share_flagged(self) -> float:
@@ -261,7 +345,19 @@ class ScoreSummary:
                           "normalized": self.fitted.normalized, "holdout": int(m.calibration.shape[0]),
                           "gaussian": self.fitted.gaussian},
                 "log_likelihood": self.quantiles(self.log_likelihood),
-                "mahalanobis_sq": {**self.quantiles(self.mahalanobis_sq), "chi2_df": m.rank}}
+                "mahalanobis_sq": {**self.quantiles(self.mahalanobis_sq), "chi2_df": m.rank,
+                                   "ood_threshold": _finite_or_none(self.threshold),
+                                   "histogram": self._histogram_dict()}}
+
+    def _histogram_dict(self) -> dict:
+        h = self.histogram()
+        return {"log10_edges": [float(e) for e in h.log10_edges], "counts": h.counts.tolist(),
+                "reference_counts": None if h.reference_counts is None else h.reference_counts.tolist(),
+                "zero": h.zero}
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def model_arrays(fitted: FittedModel) -> dict[str, np.ndarray]:

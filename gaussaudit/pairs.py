@@ -25,6 +25,8 @@ class PairsReport:
     temperature: float
 
     def to_dict(self) -> dict:
+        from gaussaudit.stats.pairs import COSINE_BINS, cosine_histogram
+
         r = self.result
 
         def num(x):
@@ -54,6 +56,9 @@ class PairsReport:
                 "uniformity_rows": r.samples,
                 "modality_gap": num(r.modality_gap),
                 "negative_cosine_mean": num(np.mean(r.negative_cosines)),
+                "cosine_histogram": {"range": [-1.0, 1.0], "bins": COSINE_BINS,
+                                     "positive": cosine_histogram(r.positive_cosines).tolist(),
+                                     "negative": cosine_histogram(r.negative_cosines).tolist()},
             },
         }
 

@@ -26,14 +26,16 @@ def test_renderers_declare_what_they_render():
 
     from gaussaudit.audit import AuditReport
     from gaussaudit.compare import Comparison, Track
+    from gaussaudit.pairs import PairsReport
     from gaussaudit.reproduce.digits import DigitsResult
-    from gaussaudit.reproduce.synthetic import SyntheticResult
+    from gaussaudit.reproduce.synthetic import SweepResult, SyntheticResult
 
     names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "SyntheticResult": SyntheticResult,
-             "DigitsResult": DigitsResult}
+             "SweepResult": SweepResult,
+             "DigitsResult": DigitsResult, "PairsReport": PairsReport}
     modules = ["gaussaudit.report.json", "gaussaudit.report.terminal", "gaussaudit.report.markdown",
                "gaussaudit.report.html", "gaussaudit.report.sections", "gaussaudit.report.figures",
-               "gaussaudit.reproduce.report"]
+               "gaussaudit.reproduce.report", "gaussaudit.report.pairs"]
     checked = 0
     for module_name in modules:
         module = importlib.import_module(module_name)

@@ -17,8 +17,9 @@ import pytest
 
 from conftest import CLI_TIMEOUT, gaussian_embeddings, laplace_embeddings, run_cli, run_cli_many
 
-# scans run random and principal projections by default, so their QQ figures come too
-FIGURES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
+# scans run random and principal projections by default, so their QQ figures come too; the
+# covariance they need gives the eigen-spectrum figure
+FIGURES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null", "spectrum")
 #: Every section a default scan computes, in report order.
 SECTIONS = ("headline", "effect_sizes", "projections", "joint", "uniformity", "spectrum", "null_bands", "notes")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -19,6 +19,7 @@ pytest.importorskip("torch")
 INPUTS = ("laplace", "gmm", "binary")
 QUICK_EPOCHS = 6  # SyntheticSettings.quick()
 QUICK_AUDITED = [0, 2, 4, 6]  # init, epochs 2 and 4 (audit_every 2), trained
+QUICK_AUDIT_ROWS = 1000
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,12 @@ def _run(doc, kind, stage, epoch=None):
 
 def test_json_has_every_input_and_stage_with_scan_report_fields(quick):
     doc = quick["a"]
-    assert doc["schema"] == "gaussaudit.reproduce/1"
+    assert doc["schema"] == "gaussaudit.reproduce/2"
     assert doc["settings"]["epochs"] == QUICK_EPOCHS and doc["settings"]["encoder"] == "linear"
+    # Appendix E.1: 1024-d inputs, linear encoder to 256, τ = 0.1
+    # quick: 256-d inputs to a 64-d linear encoder (the full run: Appendix E.1's 1024 → 256), τ = 0.1
+    assert (doc["settings"]["dim_in"], doc["settings"]["dim_out"], doc["settings"]["tau"]) == (256, 64, 0.1)
+    assert doc["settings"]["epochs_per_input"] == {k: QUICK_EPOCHS for k in INPUTS}
     runs = doc["runs"]
     assert len(runs) == len(INPUTS) * (1 + len(QUICK_AUDITED) + 1)
     for kind in INPUTS:
@@ -65,8 +70,8 @@ def test_json_has_every_input_and_stage_with_scan_report_fields(quick):
             key = re.sub(r"^input\.", "dataset.", key)  # the scan report's input block
             _check_type(_get(r, key), kind, f"{r['input']}/{r['stage']}: {key}")
         assert r["schema"] == "gaussaudit.report/2"
-        assert r["dataset"]["n_used"] == 2000
-        assert r["dataset"]["dim"] == 128
+        assert r["dataset"]["n_used"] == QUICK_AUDIT_ROWS
+        assert r["dataset"]["dim"] == (256 if r["stage"] == "input" else 64)
         # the paper's rule is judged on the unnormalised rows, as in the paper's Table 1
         raw = r["metrics"]["paper_table"]["unnormalised"]
         assert r["verdict"]["gaussian"] == (raw["ad"]["mean"] < 0.752 and raw["dp"]["mean_p"] > 0.05)
@@ -95,10 +100,10 @@ def test_infonce_gaussianises_binary_inputs_and_supervised_features_fail(quick):
     assert not _run(doc, "laplace", "input")["verdict"]["gaussian"]
     lap = _run(doc, "laplace", "trained")
     assert lap["verdict"]["gaussian"] and lap["metrics"]["ad"]["mean"] < 0.5
-    # Supervised features of the mixture: class clusters, far from the rule.
+    # Supervised features of the mixture: class clusters, far further from normal than the inputs.
     sup = _run(doc, "gmm", "supervised")
     assert not sup["verdict"]["gaussian"]
-    assert sup["metrics"]["ad"]["mean"] > 2 * _run(doc, "gmm", "trained")["metrics"]["ad"]["mean"]
+    assert sup["metrics"]["ad"]["mean"] > 2 * _run(doc, "gmm", "input")["metrics"]["ad"]["mean"]
     # The loss fell from chance level (log batch = 5.5) well below it.
     assert all(loss < 2.0 for loss in doc["final_infonce_loss"].values())
 
@@ -117,7 +122,23 @@ def test_table_shows_each_input_by_stage(quick):
                 for s in ("input", "init", "trained", "supervised")]
     assert ad_row.split()[-4:] == expected
     assert "along InfoNCE training" in table
-    assert re.search(r"Laplace\s+CV 0\.08", table)  # the paper's numbers beside ours
+    # Table 1 as measured, the paper's value under each number; the binary input at E0, mid-way and trained.
+    lines = table.splitlines()
+    top = next(i for i, line in enumerate(lines) if line.startswith("Table 1, measured here"))
+    assert lines[top + 1].split() == ["Metric", "Laplace", "GMM", "Binary", "E0", "Binary", "E2", "Binary", "E6"]
+    assert lines[top + 2].split()[0] == "CV" and lines[top + 3].split() == ["0.08", "0.08", "0.36", "0.12", "0.09"]
+    columns = doc["table"]
+    assert [(c["column"], c["input"], c["stage"], c["epoch"]) for c in columns] == [
+        ("Laplace", "laplace", "trained", 6), ("GMM", "gmm", "trained", 6), ("Binary E0", "binary", "init", 0),
+        ("Binary E2", "binary", "epoch", 2), ("Binary E6", "binary", "trained", 6)]
+    assert [format_number(c["measured"]["cv"]) for c in columns] == lines[top + 2].split()[1:]
+    assert columns[2]["paper"] == {"cv": 0.36, "ad_mean": 1.64, "ad_pass": 0.30, "dp_mean_p": 0.02, "dp_pass": 0.15,
+                                   "gaussian": False}
+    for c in columns:
+        run = _run(doc, c["input"], c["stage"], c["epoch"])
+        unnormalised = run["metrics"]["paper_table"]["unnormalised"]
+        assert c["measured"]["unnormalised"]["ad_mean"] == unnormalised["ad"]["mean"]
+        assert c["measured"]["unnormalised"]["gaussian"] == run["verdict"]["gaussian"]
     assert "binary: supervised baseline trained" in quick["progress"]
     # A short run whose supervised baseline passes says it does not show the contrast, naming the inputs.
     passing = [kind for kind in INPUTS if _run(doc, kind, "supervised")["verdict"]["gaussian"]]
@@ -144,6 +165,12 @@ def test_bad_options_exit_2_without_traceback(tmp_path):
         (["--n", "10"], "--n must be"),
         (["--json", existing], "already exists"),
         (["--plot", tmp_path / "missing" / "x.png"], "does not exist"),
+    ]
+    cases += [
+        (["--dims", "32,x"], "--dims takes whole numbers"),
+        (["--batch-sizes", "1"], "--batch-sizes values must be ≥ 2"),
+        (["--dims", "32", "--input", "gmm"], "sweep the Laplace experiment"),
+        (["--batch-sizes", "4000"], "larger than the 2,000 training rows"),
     ]
     results = run_cli_many([["reproduce", "synthetic", "--quick", *args] for args, _ in cases])
     for (args, message), (rc, out, err) in zip(cases, results):
@@ -195,8 +222,9 @@ def test_reproduce_digits_quick(tmp_path):
     """Real images offline: the same MLP and initialisation trained with InfoNCE
     and with cross-entropy on scikit-learn's digits; both audited along training."""
     pytest.importorskip("sklearn")
-    rc, out, err = run_cli("reproduce", "digits", "--quick", "--json", tmp_path / "d.json")
+    rc, out, err = run_cli("reproduce", "digits", "--quick", "--json", tmp_path / "d.json", "--plot", tmp_path / "d.png")
     assert rc == 0 and "Traceback" not in err, err
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads((tmp_path / "d.json").read_text())
     assert doc["schema"] == "gaussaudit.reproduce-digits/1"
     assert doc["n_train"] + doc["n_test"] == 1797 and 530 <= doc["n_test"] <= 545
@@ -212,3 +240,75 @@ def test_reproduce_digits_quick(tmp_path):
     ad = {m: by[(m, "trained")]["metrics"]["paper_table"]["unnormalised"]["ad"]["mean"] for m in ("contrastive", "supervised")}
     assert ad["supervised"] > 1.5 * ad["contrastive"], ad
     assert "gaussaudit reproduce digits" in out and "CE E6" in out
+
+
+def test_sweep_over_dimension_and_batch_size(tmp_path):
+    """--dims × --batch-sizes: one Laplace encoder per grid point, measured on held-out pairs."""
+    from gaussaudit.stats.pairs import uniform_sphere_uniformity
+
+    rc, out, err = run_cli("reproduce", "synthetic", "--quick", "--epochs", "2", "--dims", "16,32",
+                           "--batch-sizes", "16,64", "--json", tmp_path / "s.json", "--plot", tmp_path / "s.png")
+    assert rc == 0 and "Traceback" not in err, err
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["schema"] == "gaussaudit.reproduce-sweep/1"
+    assert [(p["dim"], p["batch"]) for p in doc["points"]] == [(16, 16), (16, 64), (32, 16), (32, 64)]
+    for p in doc["points"]:
+        assert sum(p["positive_hist"]) == sum(p["negative_hist"]) == QUICK_AUDIT_ROWS
+        assert p["uniformity_reference"] == pytest.approx(uniform_sphere_uniformity(p["dim"], 10.0), rel=1e-12)
+        assert -1 <= p["alignment"] <= 1 and p["epochs"] == 2
+        # trained pairs align better than negatives: most positive cosines sit in the top half of [−1, 1]
+        assert sum(p["positive_hist"][20:]) > sum(p["negative_hist"][20:])
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s*(16|32)\s+(16|64)\s", line)]
+    assert [(int(r[0]), int(r[1])) for r in rows] == [(16, 16), (16, 64), (32, 16), (32, 64)]
+    assert [float(r[5]) for r in rows] == [round(p["alignment"], 3) for p in doc["points"]]
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_positive_views_follow_appendix_e1():
+    """The pair constructions of Appendix E.1, measured on many draws."""
+    import numpy as np
+    import torch
+
+    from gaussaudit.reproduce.synthetic import SyntheticSettings, input_law, make_inputs, positive_views
+
+    rng = np.random.default_rng(0)
+    gen = torch.Generator().manual_seed(0)
+    s = SyntheticSettings()
+    law = input_law("laplace", 256, rng)
+    x, y = make_inputs(law, 4000, rng)
+    assert np.var(x) == pytest.approx(2.0, rel=0.02)  # Laplace(0, 1)
+    bare = SyntheticSettings(jitter_noise_std=0.0, jitter_dropout=0.0, jitter_log_scale_std=0.0)
+    first, second = positive_views(torch, law, bare, torch.from_numpy(x), torch.from_numpy(y), gen)
+    assert torch.equal(first, torch.from_numpy(x))
+    a, b = x.ravel(), second.numpy().ravel()
+    assert np.corrcoef(a, b)[0, 1] == pytest.approx(0.6, abs=0.005)  # x′ = A·x + √(1 − A²)·ε, A = 0.6
+    assert np.var(b) == pytest.approx(2.0, rel=0.02)
+    # jitter: dropout p = 0.1, per-row scale exp(N(0, 0.1²)), additive N(0, 0.2²)
+    noise_only = SyntheticSettings(jitter_dropout=0.0, jitter_log_scale_std=0.0)
+    first, _ = positive_views(torch, law, noise_only, torch.from_numpy(x), torch.from_numpy(y), gen)
+    assert np.std(first.numpy() - x) == pytest.approx(0.2, rel=0.01)
+    drop_only = SyntheticSettings(jitter_noise_std=0.0, jitter_log_scale_std=0.0)
+    first, _ = positive_views(torch, law, drop_only, torch.from_numpy(x), torch.from_numpy(y), gen)
+    assert np.mean(first.numpy() == 0) == pytest.approx(0.1, abs=0.003)
+    scale_only = SyntheticSettings(jitter_noise_std=0.0, jitter_dropout=0.0)
+    first, _ = positive_views(torch, law, scale_only, torch.from_numpy(x), torch.from_numpy(y), gen)
+    log_ratio = np.log(first.numpy()[:, 0] / x[:, 0])
+    assert np.std(log_ratio) == pytest.approx(0.1, rel=0.05)
+    assert np.allclose(np.log(first.numpy() / x), log_ratio[:, None], atol=1e-5)  # one scale per row
+    # GMM: a positive is an independent draw from the row's own component
+    law = input_law("gmm", 64, rng)
+    x, y = make_inputs(law, 20000, rng)
+    assert set(np.unique(y)) == set(range(25))
+    _, second = positive_views(torch, law, s, torch.from_numpy(x), torch.from_numpy(y), gen)
+    residual = second.numpy() - law.means[y]
+    assert abs(residual.mean()) < 0.01 and residual.std() == pytest.approx(1.0, rel=0.01)
+    assert abs(np.corrcoef(residual.ravel(), (x - law.means[y]).ravel())[0, 1]) < 0.01
+    # binary: 0.1 % of the zeros flipped to one, every one kept
+    law = input_law("binary", 1024, rng, binary_p=0.005)
+    x, y = make_inputs(law, 4000, rng)
+    assert x.mean() == pytest.approx(0.005, rel=0.05)
+    first, second = positive_views(torch, law, s, torch.from_numpy(x), torch.from_numpy(y), gen)
+    assert torch.equal(first, torch.from_numpy(x))
+    flipped = (second.numpy() == 1) & (x == 0)
+    assert np.all(second.numpy()[x == 1] == 1)
+    assert flipped.sum() / (x == 0).sum() == pytest.approx(0.001, rel=0.05)

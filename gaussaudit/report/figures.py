@@ -23,7 +23,10 @@ from gaussaudit.stats.summaries import DP_ALPHA
 if TYPE_CHECKING:
     from gaussaudit.audit import AuditReport
     from gaussaudit.compare import Track
-    from gaussaudit.reproduce.synthetic import SyntheticResult
+    from gaussaudit.likelihood import ScoreSummary
+    from gaussaudit.pairs import PairsReport
+    from gaussaudit.reproduce.digits import DigitsResult
+    from gaussaudit.reproduce.synthetic import SweepResult, SyntheticResult
 
 PLOT_EXTRA = "pip install 'gaussaudit[plot]'"
 #: Simulated samples in the A² null distribution (seeded: same figure every run).
@@ -79,7 +82,10 @@ def _legend_below(fig, ax, ncols: int = 2) -> None:
 
 
 #: File-name stems of one report's figures, in the order the HTML shows them.
-FIGURE_NAMES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null")
+FIGURE_NAMES = ("qq", "qq_random", "qq_pca", "norms", "pvalues", "ad_null", "spectrum")
+#: The figure of ``gaussaudit pairs`` and of ``gaussaudit score`` (``--html``, ``--plots``).
+PAIRS_FIGURE_NAMES = ("cosines",)
+SCORE_FIGURE_NAMES = ("mahalanobis",)
 
 
 def figure_file_name(name: str, prefix: str | None = None) -> str:
@@ -228,6 +234,63 @@ def draw_ad_null(report: AuditReport, null: np.ndarray | None = None):
     return fig
 
 
+def spectrum_shares(report: AuditReport) -> np.ndarray | None:
+    """The tested rows' covariance eigenvalues as shares of their sum, decreasing (what
+    :func:`draw_spectrum` draws); None when the scan did not need the covariance or it is zero."""
+    values = report.spectrum_eigenvalues
+    if values is None or len(values) == 0:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    total = float(values.sum())
+    return values / total if total > 0 else None
+
+
+def draw_spectrum(report: AuditReport):
+    """The eigen-spectrum of the tested rows' covariance: each eigenvalue's share of the
+    variance against its rank, on a log axis, with the participation ratio and RankMe
+    (effective dimensions, :func:`~gaussaudit.stats.drift.spectrum_summary`) as vertical
+    lines and the share every direction would have with equal variance. Eigenvalues at
+    round-off (past the effective rank) are left out: a log axis cannot show 0."""
+    shares = spectrum_shares(report)
+    if shares is None:
+        raise GaussAuditError("this report has no covariance spectrum to draw (nothing in the scan needed the "
+                              "covariance, or its variance is zero).")
+    sp = report.spectrum
+    kept = report.effective_rank if report.effective_rank is not None else int(np.count_nonzero(shares > 0))
+    kept = max(min(kept, int(np.count_nonzero(shares > 0))), 1)
+    rank = np.arange(1, kept + 1)
+    fig = _new_figure(5.6, 3.9)
+    ax = fig.subplots()
+    ax.plot(rank, shares[:kept], marker="." if kept <= 200 else None, markersize=4, linewidth=1.4, color=DATA,
+            label=f"λ_k / Σλ, {kept:,} eigenvalues", gid="eigenvalues")
+    dim = max(report.dim, shares.size)  # fewer rows than dimensions: only the nonzero eigenvalues were kept
+    ax.axhline(1.0 / dim, color=REFERENCE, linestyle=":", linewidth=1.2, label=f"equal variance: 1/{dim:,}")
+    ax.axvline(sp.participation_ratio, color=THRESHOLD, linestyle="--", linewidth=1.2,
+               label=f"participation ratio {sp.participation_ratio:.3g}")
+    ax.axvline(sp.rankme, color=SECOND, linestyle="-.", linewidth=1.2, label=f"RankMe {sp.rankme:.3g}")
+    ax.set_yscale("log")
+    drawn = shares[:kept]
+    _plain_log_ticks(ax.yaxis, minor=bool(np.log10(drawn[0] / drawn[-1]) < 2))
+    if kept > 50:
+        ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
+    ax.set_xlim(0.8 if kept > 50 else 0.5, kept * (1.25 if kept > 50 else 1.0) + (0 if kept > 50 else 0.5))
+    dropped = dim - kept
+    if dropped:
+        ax.annotate(f"rank {kept:,} of {dim:,}: {dropped:,} eigenvalue{'s' if dropped > 1 else ''} ≈ 0 not drawn",
+                    xy=(0.99, 0.97),
+                    xycoords="axes fraction", ha="right", va="top", fontsize=8, color=REFERENCE)
+    from gaussaudit.report.sections import rows_name
+
+    ax.set_title(f"Covariance spectrum of the {report.n_used:,} tested rows ({rows_name(report)})\n"
+                 f"largest eigenvalue: {100 * sp.top_share:.1f}% of the variance", fontsize=10)
+    ax.set_xlabel("eigenvalue rank k" + (", log scale" if kept > 50 else ""))
+    ax.set_ylabel("share of variance λ_k / Σλ")
+    _legend_below(fig, ax, ncols=2)
+    _style(ax)
+    return fig
+
+
 def report_figures(report: AuditReport, null_cache: dict | None = None) -> list[FigureImage]:
     """Every figure of one report, in the order the HTML shows them.
 
@@ -261,6 +324,12 @@ def report_figures(report: AuditReport, null_cache: dict | None = None) -> list[
                     f"n = {n_sim:,} (black outline, seed {NULL_SEED}; past n ≈ {NULL_MAX_N:,} the null no longer "
                     "changes with n). Gaussian data fills the outline; the rule needs the mean A² (dashed) left of "
                     "the red 5% line.", png(draw_ad_null(report, a2_null))),
+        *([FigureImage("spectrum", "Covariance eigen-spectrum",
+                       "Each eigenvalue of the tested rows' covariance as a share of the total variance, largest "
+                       "first. The participation ratio and RankMe (dashed lines) are how many directions the "
+                       "variance effectively spreads over: d when every direction has the same variance (the dotted "
+                       "line), 1 when one direction has it all; a collapsed representation has a steep spectrum.",
+                       png(draw_spectrum(report)))] if spectrum_shares(report) is not None and report.spectrum else []),
     ]
 
 
@@ -340,6 +409,127 @@ def track_png(result: Track) -> bytes:
 
 
 # ----------------------------------------------------------------------------
+# paired embeddings (gaussaudit pairs) and scores under a Gaussian model (gaussaudit score)
+
+
+def _short(label: str, most: int = 40) -> str:
+    """A file name or label cut to fit a figure's title."""
+    return label if len(label) <= most else "…" + label[-(most - 1):]
+
+
+def _plain_log_ticks(axis, minor: bool = True) -> None:
+    """Numbers (3, 10, 30…) on a log axis instead of powers of ten: d² reads off directly.
+    ``minor``: label the 2s and 5s between the decades too (for an axis of a few decades)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def label_minor(v, _):
+        lead = v / 10.0 ** np.floor(np.log10(v)) if v > 0 else 0
+        return f"{v:g}" if round(lead) in (2, 5) and abs(lead - round(lead)) < 1e-6 else ""
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(label_minor) if minor else NullFormatter())
+
+
+def draw_pairs(report: PairsReport):
+    """Histograms of the positive-pair cosines u_i·v_i and the negative-pair cosines u_i·v_π(i)
+    (π a seeded derangement: one non-matching partner per row) on the fixed bins of
+    :func:`~gaussaudit.stats.pairs.cosine_histogram`, with the alignment E[u·v] and the
+    mean negative cosine marked, and the cosine of two independent uniform unit vectors
+    (exact) as the outline uniform rows would give."""
+    from gaussaudit.stats.pairs import COSINE_BINS, cosine_edges, cosine_histogram, uniform_sphere_cosine_shares
+
+    r = report.result
+    edges = cosine_edges(COSINE_BINS)
+    positive, negative = cosine_histogram(r.positive_cosines), cosine_histogram(r.negative_cosines)
+    fig = _new_figure(6.4, 4.2)
+    ax = fig.subplots()
+    ax.stairs(negative / max(negative.sum(), 1), edges, fill=True, color=REFERENCE, alpha=0.45,
+              label=f"negative pairs u_i·v_j, i ≠ j ({int(negative.sum()):,}, seeded)", gid="negative")
+    ax.stairs(positive / max(positive.sum(), 1), edges, fill=True, color=DATA, alpha=0.75,
+              label=f"positive pairs u_i·v_i ({int(positive.sum()):,})", gid="positive")
+    uniform = uniform_sphere_cosine_shares(r.dim, COSINE_BINS)
+    if uniform is not None:
+        ax.stairs(uniform, edges, color="black", linewidth=1.1, label=f"uniform on the sphere, d = {r.dim}",
+                  gid="uniform")
+    ax.axvline(r.alignment, color=THRESHOLD, linewidth=1.4, label=f"alignment E[u·v] = {r.alignment:.3f}")
+    neg_mean = float(np.mean(r.negative_cosines))
+    ax.axvline(neg_mean, color=REFERENCE, linestyle="--", linewidth=1.2, label=f"mean negative cosine {neg_mean:.3f}")
+    filled = np.flatnonzero((positive + negative) > 0)
+    lo, hi = (edges[filled[0]], edges[filled[-1] + 1]) if filled.size else (-1.0, 1.0)
+    pad = max(0.05 * (hi - lo), 2 * (edges[1] - edges[0]))
+    ax.set_xlim(max(-1.0, lo - pad), min(1.0, hi + pad))
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Cosines of positive and negative pairs: {_short(report.a_label)} ↔ {_short(report.b_label)}\n"
+                 f"{r.n:,} pairs, dim {r.dim}, η² ≥ {r.eta2_lower:.3f}", fontsize=10)
+    ax.set_xlabel("cosine u·v of the L2-normalised rows")
+    ax.set_ylabel("share of pairs per bin")
+    _legend_below(fig, ax, ncols=2)
+    _style(ax)
+    return fig
+
+
+def pairs_figures(report: PairsReport) -> list[FigureImage]:
+    """The figures of ``gaussaudit pairs --html/--plots``, in page order."""
+    return [FigureImage("cosines", "Positive against negative pair cosines",
+                        "Cosines u·v of the normalised rows: each row with its own pair (blue) and with one other "
+                        "row of the other side (grey, a seeded random derangement). The further apart the two, the "
+                        "better aligned the pairs are beside how alike unrelated rows look; the red line is the "
+                        "alignment E[u·v] the η² bound uses. The black outline is what rows uniform on the sphere "
+                        "give for unrelated pairs.", png(draw_pairs(report)))]
+
+
+def draw_scores(summary: ScoreSummary, bins: int = 60):
+    """Histogram of the scored rows' squared Mahalanobis norm d² on a log axis (the share
+    of rows per bin), against the held-out reference rows' d² (outline) and the χ²_r law a
+    Gaussian gives (dashed), with the OOD threshold and the share of rows flagged past it.
+    The log-likelihood is −½(r log 2π + log det Σ + d²): the same figure, mirrored."""
+    h = summary.histogram(bins)
+    if not h.counts.size:
+        raise GaussAuditError("no scored row has a positive squared Mahalanobis norm to draw.")
+    edges = 10.0 ** h.log10_edges
+    model = summary.fitted.model
+    fig = _new_figure(6.4, 4.2)
+    ax = fig.subplots()
+    scored = int(h.counts.sum())
+    ax.stairs(h.counts / max(scored, 1), edges, fill=True, color=DATA, alpha=0.85,
+              label=f"scored rows ({scored:,})", gid="scored")
+    if h.reference_counts is not None:
+        m = int(h.reference_counts.sum())
+        ax.stairs(h.reference_counts / max(m, 1), edges, color="black", linewidth=1.3,
+                  label=f"held-out reference rows ({m:,})", gid="reference")
+    ax.stairs(h.chi2_shares, edges, color=REFERENCE, linestyle="--", linewidth=1.1,
+              label=f"χ² law, {model.rank} degrees of freedom", gid="chi2")
+    if np.isfinite(h.threshold):
+        ax.axvline(h.threshold, color=THRESHOLD, linewidth=1.4,
+                   label=f"OOD threshold d² = {h.threshold:.4g} (fpr {summary.fpr:g})")
+    ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis, minor=bool(h.log10_edges[-1] - h.log10_edges[0] < 2.5))
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(bottom=0)
+    if h.zero:
+        ax.annotate(f"{h.zero:,} row{'s' if h.zero > 1 else ''} with d² = 0 not drawn", xy=(0.01, 0.97),
+                    xycoords="axes fraction", ha="left", va="top", fontsize=8, color=REFERENCE)
+    ax.set_title(f"Squared Mahalanobis norms under the model of {_short(summary.fitted.source)}\n"
+                 f"flagged out of distribution: {summary.flagged:,} of {summary.rows:,} rows "
+                 f"({100 * summary.share_flagged:.2f}%) at fpr {summary.fpr:g}", fontsize=10)
+    ax.set_xlabel("squared Mahalanobis norm d², log scale")
+    ax.set_ylabel("share of rows per bin")
+    _legend_below(fig, ax, ncols=2)
+    _style(ax)
+    return fig
+
+
+def score_figures(summary: ScoreSummary) -> list[FigureImage]:
+    """The figures of ``gaussaudit score --html/--plots``, in page order."""
+    return [FigureImage("mahalanobis", "Squared Mahalanobis norms and the OOD threshold",
+                        "d² of each scored row (blue) beside the held-out reference rows' (black outline) and the χ² "
+                        "law a Gaussian model gives (dashed). Rows right of the red threshold are flagged; rows like "
+                        "the reference are flagged at rate at most the fpr. Where blue sits right of the outline the "
+                        "rows are further from the reference's mean than its own rows are.",
+                        png(draw_scores(summary)))]
+
+
+# ----------------------------------------------------------------------------
 # reproduce: several inputs along training
 
 #: One colour per input of ``gaussaudit reproduce synthetic``.
@@ -354,11 +544,11 @@ def draw_reproduce(result: SyntheticResult):
     s = result.settings
     fig = _new_figure(11, 7.2)
     (ax_ad, ax_dp), (ax_cv, ax_pass) = fig.subplots(2, 2, sharex=True)
-    last = s.epochs
     ad_all = [r.report.ad_mean for r in result.runs]
     log_ad = max(ad_all) / max(min(ad_all), 1e-12) > 30
     for kind in s.inputs:
         colour = INPUT_COLOURS.get(kind, DATA)
+        last = s.epochs_for(kind)
         rows = result.along_training(kind)
         epochs = np.array([r.epoch for r in rows])
         reports = [r.report for r in rows]
@@ -420,3 +610,110 @@ def draw_reproduce(result: SyntheticResult):
 def reproduce_png(result: SyntheticResult) -> bytes:
     """:func:`draw_reproduce` as PNG bytes (``gaussaudit reproduce synthetic --plot``)."""
     return png(draw_reproduce(result))
+
+
+def draw_sweep(result: SweepResult):
+    """The appendix's sweep figures from ``reproduce synthetic --dims/--batch-sizes``:
+    CV of the norms against batch size (one line per dimension), alignment and
+    uniformity against dimension (one line per batch size, uniform-sphere Φ
+    dotted), and positive/negative cosine histograms per grid point."""
+    points = result.points
+    dims, batches = result.dims, result.batch_sizes
+    fig = _new_figure(13, 4.4)
+    ax_cv, ax_align, ax_cos = fig.subplots(1, 3)
+    palette = [DATA, SECOND, "#6b46c1", "#2f855a", "#b7791f", "#c53030", "#2c5282"]
+    x_axis, lines_over, x_label = ((batches, dims, "batch size N") if len(batches) > 1 else (dims, batches, "dimension d"))
+    for i, held in enumerate(lines_over):
+        colour = palette[i % len(palette)]
+        chosen = [p for p in points if (p.dim if x_axis is batches else p.batch) == held]
+        xs = [p.batch if x_axis is batches else p.dim for p in chosen]
+        name = f"d = {held}" if x_axis is batches else f"N = {held}"
+        ax_cv.plot(xs, [p.cv for p in chosen], "o-", color=colour, markersize=4, label=name)
+    ax_cv.set_xlabel(x_label)
+    ax_cv.set_ylabel("std / mean of ‖z‖ (unnormalised)")
+    ax_cv.set_title("CV of the norms", fontsize=10)
+    ax_cv.set_ylim(bottom=0)
+    for i, batch in enumerate(batches):
+        colour = palette[i % len(palette)]
+        chosen = [p for p in points if p.batch == batch]
+        xs = [p.dim for p in chosen]
+        ax_align.plot(xs, [p.alignment for p in chosen], "o-", color=colour, markersize=4,
+                      label=f"alignment E[u·v], N = {batch}")
+        ax_align.plot(xs, [p.uniformity * result.settings.tau for p in chosen], "s--", color=colour, markersize=4,
+                      label=f"τ·uniformity, N = {batch}")
+    ref = sorted({(p.dim, p.uniformity_reference) for p in points})
+    ax_align.plot([d for d, _ in ref], [u * result.settings.tau for _, u in ref], ":", color=REFERENCE,
+                  label="τ·uniformity of uniform rows")
+    ax_align.set_xlabel("dimension d")
+    ax_align.set_title("Alignment and uniformity (held-out pairs)", fontsize=10)
+    if len(dims) > 1:
+        ax_align.set_xscale("log", base=2)
+        ax_align.set_xticks(list(dims), [str(d) for d in dims])
+    edges = np.asarray(result.to_dict()["cosine_bins"])
+    centres = (edges[:-1] + edges[1:]) / 2
+    for i, p in enumerate(points):
+        base = i * 1.1
+        for hist, colour in ((p.positive_hist, DATA), (p.negative_hist, SECOND)):
+            h = np.asarray(hist, dtype=float)
+            h = 0.5 * h / h.max() if h.max() > 0 else h
+            ax_cos.fill_betweenx(centres, base - h, base + h, color=colour, alpha=0.45, step="mid", linewidth=0)
+    ax_cos.set_xticks([i * 1.1 for i in range(len(points))],
+                      [f"d {p.dim}\nN {p.batch}" for p in points], fontsize=7)
+    ax_cos.set_ylim(-1, 1)
+    ax_cos.set_ylabel("cosine")
+    ax_cos.set_title("Positive (blue) and negative (orange) cosines", fontsize=10)
+    for ax in (ax_cv, ax_align, ax_cos):
+        _style(ax)
+    ax_cv.legend(fontsize=7, frameon=False)
+    ax_align.legend(fontsize=7, frameon=False)
+    s = result.settings
+    fig.suptitle(f"InfoNCE on Laplace inputs: {s.encoder} encoder {s.dim_in} → d, {s.epochs_for('laplace')} epochs, "
+                 f"seed {s.seed}", fontsize=12)
+    return fig
+
+
+def sweep_png(result: SweepResult) -> bytes:
+    """:func:`draw_sweep` as PNG bytes (``reproduce synthetic --dims/--batch-sizes --plot``)."""
+    return png(draw_sweep(result))
+
+
+def draw_digits(result: DigitsResult):
+    """The paper's CIFAR-10 training-dynamics figure on scikit-learn's digits: CV of
+    the norms, AD Avg. and the DP pass share of the held-out embeddings along
+    training, InfoNCE against cross-entropy (unnormalised rows), thresholds as lines."""
+    fig = _new_figure(12, 3.9)
+    ax_cv, ax_ad, ax_dp = fig.subplots(1, 3, sharex=True)
+    for model, colour, name in (("contrastive", DATA, "InfoNCE"), ("supervised", SECOND, "cross-entropy")):
+        rows = result.along_training(model)
+        epochs = [r.epoch for r in rows]
+        columns = [r.report.paper_columns["unnormalised"] for r in rows]
+        ax_cv.plot(epochs, [r.report.norm_cv for r in rows], "o-", color=colour, markersize=3.5, label=name)
+        ax_ad.plot(epochs, [c.ad_mean for c in columns], "o-", color=colour, markersize=3.5, label=name)
+        ax_dp.plot(epochs, [100 * c.dp_pass_fraction for c in columns], "o-", color=colour, markersize=3.5, label=name)
+    ax_ad.axhline(AD_CRITICAL_5PCT, color=THRESHOLD, linestyle="--", linewidth=1.2)
+    ax_ad.annotate(f"{AD_CRITICAL_5PCT}: Gaussian below", (0.99, AD_CRITICAL_5PCT), xycoords=("axes fraction", "data"),
+                   xytext=(0, 3), textcoords="offset points", ha="right", va="bottom", fontsize=8, color=THRESHOLD)
+    ax_dp.axhline(95, color=REFERENCE, linestyle=":", linewidth=1.2)
+    ax_cv.set_title("CV of row norms", fontsize=10)
+    ax_ad.set_title("AD Avg. (mean A²)", fontsize=10)
+    ax_dp.set_title("Features passing DP at 5%", fontsize=10)
+    ax_dp.set_ylim(0, 102)
+    ax_dp.set_ylabel("% of features")
+    ax_ad.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax_ad.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    for ax in (ax_cv, ax_ad, ax_dp):
+        _style(ax)
+        ax.set_xlabel("epoch")
+    ax_cv.set_ylim(bottom=0)
+    ax_cv.legend(fontsize=8, frameon=False)
+    s = result.settings
+    fig.suptitle(f"Digits (scikit-learn), held-out {result.n_test} images: MLP 64 → {s.hidden} → ReLU → {s.dim_out}, "
+                 f"seed {s.seed}", fontsize=12)
+    return fig
+
+
+def digits_png(result: DigitsResult) -> bytes:
+    """:func:`draw_digits` as PNG bytes (``gaussaudit reproduce digits --plot``)."""
+    return png(draw_digits(result))

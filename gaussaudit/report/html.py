@@ -53,6 +53,7 @@ ul.notes { margin: 4px 0 0; padding-left: 20px; color: var(--muted); font-size: 
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 18px 24px; margin-top: 12px; }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure.wide { grid-column: 1 / -1; }
+figure.single img { max-width: 780px; }
 figure img { width: 100%; height: auto; border: 1px solid var(--rule); display: block; }
 figcaption { font-size: 13px; color: var(--muted); margin-top: 4px; }
 footer { margin-top: 40px; font-size: 12px; color: var(--muted); }
@@ -229,3 +230,47 @@ departure detectable at this n, not proof; compare inputs at the same sample siz
 </body>
 </html>
 """
+
+
+def render_page(title: str, subtitle: str, sections: Sequence[Section], images, label: str = "") -> str:
+    """A self-contained page for a command other than scan and compare (``pairs``,
+    ``score``): the title, its sections (tables, summaries and notes drawn as a scan's
+    are), then ``images`` (:class:`~gaussaudit.report.figures.FigureImage`) inline as
+    data URIs, in the same style as :func:`render_html`."""
+    from gaussaudit import __version__
+
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    body = "".join(f'<section id="section-{_e(s.key)}"><h2>{_e(s.title)}</h2>{_section_body(s)}</section>'
+                   for s in sections)
+    figures = ""
+    if images:
+        figures = ('<h2 class="page">Figures</h2><div class="grid">'
+                   + "".join(_figure_wide(img, label) for img in images) + "</div>")
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<header>
+<h1>{_e(title)}</h1>
+<p class="muted">{_e(subtitle)}</p>
+</header>
+<main>
+{body}
+{figures}
+</main>
+<footer>gaussaudit {_e(__version__)} · {stamp}</footer>
+</body>
+</html>
+"""
+
+
+def _figure_wide(img, label: str) -> str:
+    """One figure across the whole grid (these pages have one or two)."""
+    return (f'<figure class="wide single"><h3>{_e(img.title)}</h3>'
+            f'<img src="{_data_uri(img.png)}" alt="{_e(img.title)}{f" ({_e(label)})" if label else ""}">'
+            f"<figcaption>{_e(img.caption)}</figcaption></figure>")

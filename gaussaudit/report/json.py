@@ -173,6 +173,8 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
             "metrics": {q: {name: _band(b) for name, b in bands.items()} for q, bands in cal.bands.items()},
         }
     out["notes"] = list(report.notes)
+    if per_feature and out["metrics"]["spectrum"] is not None and report.spectrum_eigenvalues is not None:
+        out["metrics"]["spectrum"]["eigenvalues"] = [_num(v) for v in report.spectrum_eigenvalues]
     if per_feature:
         f = report.features
         out["features"] = {

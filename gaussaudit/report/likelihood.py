@@ -1,4 +1,4 @@
-"""The Gaussian model and its scores in the terminal: what was fitted, and how
+"""The Gaussian model and its scores in the terminal and as an HTML page: what was fitted, and how
 the scored rows sit against the reference (share flagged, score quantiles)."""
 from __future__ import annotations
 
@@ -49,3 +49,50 @@ def render_terminal_scores(summary: ScoreSummary, out: str | None, console: Cons
                   f"({summary.share_flagged:.2%}) at fpr {summary.fpr:g}, by {escape(summary.flagged_by)}; rows like "
                   f"the reference are flagged at rate at most {summary.fpr:g}")
     console.print(f"  [dim]{escape(_gaussian_line(summary.fitted))}[/dim]")
+
+
+def score_sections(summary: ScoreSummary, out: str | None = None) -> list:
+    """What the terminal says about scored rows, as
+    :class:`~gaussaudit.report.sections.Section` objects (the HTML page draws them)."""
+    from gaussaudit.report.sections import Cell, Section
+
+    d = summary.to_dict()
+    m = summary.fitted.model
+    quantiles = ("q01", "q05", "q50", "q95", "q99")
+    rows = ((Cell("log-likelihood"), *(Cell(f"{d['log_likelihood'][q]:.4g}") for q in quantiles)),
+            (Cell(f"Mahalanobis² (χ²_{m.rank} if Gaussian)"), *(Cell(f"{d['mahalanobis_sq'][q]:.4g}") for q in quantiles)))
+    dropped = f" ({summary.dropped:,} non-finite rows left out)" if summary.dropped else ""
+    threshold = summary.threshold
+    cut = (f"d² above {threshold:.4g}" if threshold != float("inf") else "no row (the fpr is below what the held-out "
+           "rows can calibrate)")
+    flagged = Cell(f"{summary.rows:,} rows scored{dropped}; flagged out of distribution: {summary.flagged:,} "
+                   f"({summary.share_flagged:.2%}) at fpr {summary.fpr:g}, by {summary.flagged_by}: {cut}")
+    scores = Section("scores", "Scores", "per-row quantiles" + (f" · per-row scores in {out}" if out else ""),
+                     ("per row", *(f"{int(q[1:])}%" for q in quantiles)), rows, summary=flagged,
+                     notes=(f"rows like the reference are flagged at rate at most {summary.fpr:g}",
+                            _gaussian_line(summary.fitted)))
+    prepared = "L2-normalised rows" if summary.fitted.normalized else "rows as given"
+    model = Section("model", "The Gaussian model", f"fitted to {summary.fitted.source}", ("Measure", "Value"), (
+        (Cell("rows fitted"), Cell(f"{m.n:,} ({prepared})")),
+        (Cell("dimension / rank"), Cell(f"{m.dim} / {m.rank}")),
+        (Cell("log det Σ"), Cell(f"{m.log_det:.4g}")),
+        (Cell("held-out rows for the OOD flag"), Cell(f"{m.calibration.shape[0]:,}")),
+    ), notes=summary.fitted.notes)
+    return [scores, model]
+
+
+def render_html_scores(summary: ScoreSummary, out: str | None = None, images=None, scored: str | None = None) -> str:
+    """``gaussaudit score --html``: one self-contained page, the score summary then the
+    figure of the squared Mahalanobis norms (drawn here when ``images`` is None; needs
+    matplotlib). ``scored`` names the scored embeddings in the title."""
+    from gaussaudit.report.html import render_page
+
+    if images is None:
+        from gaussaudit.report.figures import score_figures
+
+        images = score_figures(summary)
+    what = f"{scored} under the model of" if scored else "model of"
+    return render_page(f"gaussaudit score · {what} {summary.fitted.source}",
+                       "Embeddings scored under a fitted Gaussian model N(μ, Σ): log-likelihood, squared Mahalanobis "
+                       "norm, and an out-of-distribution flag calibrated on held-out reference rows.",
+                       score_sections(summary, out), images, label=summary.fitted.source)

@@ -1,4 +1,4 @@
-"""Paired-embedding measurements in the terminal and as markdown."""
+"""Paired-embedding measurements in the terminal, as markdown and as an HTML page."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -54,3 +54,30 @@ def render_markdown_pairs(report: PairsReport) -> str:
     lines += [f"| {name.replace('|', '/')} | {value} |" for name, value in _rows(report)]
     lines += ["", *(f"- {n}" for n in _NOTES)]
     return "\n".join(lines) + "\n"
+
+
+def pairs_section(report: PairsReport):
+    """The measurements as a :class:`~gaussaudit.report.sections.Section`: the rows the
+    terminal and the markdown show, with their notes (the HTML page draws it)."""
+    from gaussaudit.report.sections import Cell, Section
+
+    r = report.result
+    return Section("pairs", "Paired-embedding measurements",
+                   f"{r.n:,} pairs of {report.n_total:,} · dim {r.dim} · uniformity over {r.samples:,} rows",
+                   ("Measure", "Value"), tuple((Cell(name), Cell(value)) for name, value in _rows(report)),
+                   notes=_NOTES)
+
+
+def render_html_pairs(report: PairsReport, images=None) -> str:
+    """``gaussaudit pairs --html``: one self-contained page, the measurements then the
+    cosine figure (drawn here when ``images`` is None; needs matplotlib)."""
+    from gaussaudit.report.html import render_page
+
+    if images is None:
+        from gaussaudit.report.figures import pairs_figures
+
+        images = pairs_figures(report)
+    return render_page(f"gaussaudit pairs · {report.a_label} ↔ {report.b_label}",
+                       "The theory of InfoNCE Induces Gaussian Distribution (Betser, Gofer, Levi, Gilboa — ICLR 2026) "
+                       "measured on paired embeddings: row i of A with row i of B.",
+                       [pairs_section(report)], images, label=f"{report.a_label} ↔ {report.b_label}")

@@ -112,6 +112,38 @@ class StreamingHistogram:
         where = np.clip(np.searchsorted(edges, centres[inside], side="right") - 1, 0, bins - 1)
         return np.bincount(where, weights=self.counts[inside], minlength=bins).astype(np.int64), edges
 
+    def coarsened(self, bins: int) -> "StreamingHistogram":
+        """A copy with adjacent bins paired up until at most ``bins`` remain (for
+        display): still on the power-of-two grid, so its counts are exactly those
+        of ``np.histogram`` of the values on its edges.
+
+        Examples
+        --------
+        >>> h = StreamingHistogram().update(np.arange(1000.0))
+        >>> c = h.coarsened(50)
+        >>> len(c.counts) <= 50, c.count == h.count
+        (True, True)
+        """
+        out = _copy(self)
+        if bins < 1:
+            raise ValueError(f"bins must be at least 1; got {bins}")
+        while out.counts.size > bins:
+            out._coarsen(1)
+        return out
+
+    def at_width(self, width: float) -> "StreamingHistogram":
+        """A copy with bins paired up until they are ``width`` wide (a power-of-two multiple
+        of this width, as another state's after a merge): two states then share one grid."""
+        out = _copy(self)
+        if out.width == 0.0:
+            out.width = width
+            return out
+        doublings = round(math.log2(width / out.width))
+        if doublings < 0 or out.width * 2.0**doublings != width:
+            raise ValueError(f"width {width!r} is not a power-of-two multiple of {out.width!r}")
+        out._coarsen(doublings)
+        return out
+
     def _coarsen(self, doublings: int) -> None:
         for _ in range(doublings):
             if self.counts.size:

@@ -126,6 +126,49 @@ class PairsResult:
     samples: int
 
 
+#: Bins of the cosine histograms (:func:`cosine_histogram`): fixed, equal, on [−1, 1], so
+#: two runs' histograms compare bin by bin whatever their data.
+COSINE_BINS = 200
+
+
+def cosine_edges(bins: int = COSINE_BINS) -> np.ndarray:
+    """The ``bins + 1`` edges of :func:`cosine_histogram`: equal bins on [−1, 1]."""
+    return np.linspace(-1.0, 1.0, bins + 1)
+
+
+def cosine_histogram(cosines, bins: int = COSINE_BINS) -> np.ndarray:
+    """Counts of ``cosines`` on :func:`cosine_edges` (as ``np.histogram`` with range (−1, 1):
+    each bin half-open but the last, which holds 1). Values outside [−1, 1] are left out.
+
+    Examples
+    --------
+    >>> cosine_histogram([-1.0, 0.0, 0.5, 1.0], bins=4).tolist()
+    [1, 0, 1, 2]
+    """
+    counts, _ = np.histogram(np.asarray(cosines, dtype=np.float64), bins=cosine_edges(bins), range=(-1.0, 1.0))
+    return counts.astype(np.int64)
+
+
+def uniform_sphere_cosine_shares(dim: int, bins: int = COSINE_BINS) -> np.ndarray | None:
+    """Share of :func:`cosine_edges`' bins that the cosine u·v of two independent uniform unit
+    vectors of S^(dim−1) falls in: w = 2B − 1 with B ~ Beta((d−1)/2, (d−1)/2) [5]_, so each
+    share is a difference of regularised incomplete beta functions (exact, no sampling).
+    None for dim 1 (w = ±1, no density).
+
+    Examples
+    --------
+    >>> shares = uniform_sphere_cosine_shares(3, bins=4)    # d = 3: w is uniform on [−1, 1]
+    >>> np.round(shares, 12).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    """
+    d = int(dim)
+    if d < 2:
+        return None
+    a = (d - 1) / 2.0
+    cdf = special.betainc(a, a, (cosine_edges(bins) + 1.0) / 2.0)
+    return np.diff(cdf)
+
+
 def eta2_lower_bound(alignment: float, mean_norm_sq: float) -> float:
     """The η² that Prop. 1 of [2]_ implies at least: (alignment − ‖m‖²) / (1 − ‖m‖²).
 
