@@ -7,7 +7,7 @@
 
 Run by hand (minutes on 2 cores); the table it prints is in docs/reproduce.md:
 
-    python benchmarks/reproduce_sensitivity.py --gmm-epochs 30
+    python benchmarks/reproduce_sensitivity.py --gmm-epochs 20 --trained-ones 10,20,51
 """
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def main() -> None:
     parser.add_argument("--ones", default="1,2,5,10,20,51", help="binary ones per row to try")
     parser.add_argument("--gmm-scales", default="0.25,0.5,1,2", help="GMM mean scales to try")
     parser.add_argument("--gmm-epochs", type=int, default=30)
+    parser.add_argument("--trained-ones", default="", help="binary ones per row to train with InfoNCE (E50)")
+    parser.add_argument("--binary-epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -38,16 +40,29 @@ def main() -> None:
     header = "| {} | CV | AD Avg. | AD Norm. | DP Avg. | DP Norm. | rule |\n|---|---|---|---|---|---|---|"
     print(header.format("binary ones per row (E0, untrained)"))
     with S._Deterministic(torch, 1):
-        for ones in [float(v) for v in args.ones.split(",")]:
+        for ones in [float(v) for v in args.ones.split(",") if v]:
             settings = S.SyntheticSettings(seed=args.seed, binary_ones=ones).validated()
             data = S._data("binary", settings)
             torch.manual_seed(data.torch_seed)
             model = S._encoder(torch, "linear", settings.dim_in, settings.dim_out)
             print(row(f"{ones:g} (p = {settings.binary_p:.4f})",
                       S._audit(S._embed(torch, model, data.x_audit), S.EPOCH_AUDIT, args.seed)), flush=True)
+        if args.trained_ones:
+            print()
+            print(header.format(f"binary ones per row (InfoNCE, {args.binary_epochs} epochs)"))
+        for ones in [float(v) for v in args.trained_ones.split(",") if v]:
+            started = time.perf_counter()
+            settings = S.SyntheticSettings(seed=args.seed, binary_ones=ones, epochs=args.binary_epochs,
+                                           inputs=("binary",)).validated()
+            data = S._data("binary", settings)
+            model, losses, _ = S._train_infonce(torch, settings, data, "binary", audit_along=False)
+            report = S._audit(S._embed(torch, model, data.x_audit), S.EPOCH_AUDIT, args.seed)
+            print(row(f"{ones:g} (loss {losses[-1]:.2f}, {time.perf_counter() - started:.0f} s)", report), flush=True)
+        if not args.gmm_scales:
+            return
         print()
         print(header.format(f"GMM mean scale (InfoNCE, {args.gmm_epochs} epochs)"))
-        for scale in [float(v) for v in args.gmm_scales.split(",")]:
+        for scale in [float(v) for v in args.gmm_scales.split(",") if v]:
             started = time.perf_counter()
             settings = S.SyntheticSettings(seed=args.seed, gmm_mean_scale=scale, epochs=args.gmm_epochs,
                                            inputs=("gmm",)).validated()

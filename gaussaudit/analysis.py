@@ -116,6 +116,10 @@ class SampleAnalysis:
     spectrum: SpectrumSummary | None = None
     #: That covariance's eigenvalues, decreasing (at most d of them; the spectrum figure).
     eigenvalues: np.ndarray | None = None
+    #: CV of ‖x‖ a Gaussian with the raw tested rows' mean and covariance has, to first
+    #: order (:func:`gaussian_norm_cv`); None with ``spectrum``, or when the rows arrived
+    #: L2-normalised.
+    norm_cv_gaussian: float | None = None
 
 
 def _needs_basis(config) -> bool:
@@ -199,9 +203,12 @@ def analyse(tested: np.ndarray, config, *, directions: np.ndarray | None, norms:
         progress.stage("calibrating")
         calibration = _calibrate(tested, norms, raw_basis, directions, config, test_rows)
     spectrum = spectrum_summary(basis.eigenvalues) if basis is not None else None
+    expected_cv = None
+    if basis is not None and not arrived_normalised(norms):  # no Gaussian has the CV 0 of unit rows
+        expected_cv = gaussian_norm_cv(basis) if not config.normalize else rows_gaussian_norm_cv(tested, to_raw)
     return SampleAnalysis(features, space, basis.rank if basis else None, random, pca, multivariate,
                           tuple(notes), qq, pair, uniformity, calibration, spectrum,
-                          None if basis is None else np.asarray(basis.eigenvalues, dtype=np.float64))
+                          None if basis is None else np.asarray(basis.eigenvalues, dtype=np.float64), expected_cv)
 
 
 def _multivariate(tested: np.ndarray, to_raw: np.ndarray | None, basis: CovarianceBasis, config,
@@ -324,13 +331,61 @@ def arrived_normalised(norms: np.ndarray) -> bool:
 BAND_METRICS = {s.band: s.attr for s in SUMMARIES if s.band is not None}
 
 
+def _first_order_norm_cv(mean_sq: float, trace: float, trace_sq: float, mean_cov_mean: float) -> float:
+    # ‖x‖² = ‖μ‖² + 2μᵀz + zᵀz, z ~ N(0, Σ): mean ‖μ‖² + tr Σ, variance 4μᵀΣμ + 2 tr Σ²;
+    # CV(‖x‖) ≈ ½ CV(‖x‖²) (the delta method: ‖x‖ = √‖x‖²)
+    expected = mean_sq + trace
+    return 0.5 * float(np.sqrt(4 * mean_cov_mean + 2 * trace_sq)) / expected if expected > 0 else float("nan")
+
+
 def gaussian_norm_cv(basis: CovarianceBasis) -> float:
     """CV of ‖x‖ for x ~ N(μ, Σ), to first order: ½·√(4μᵀΣμ + 2 tr Σ²)/(‖μ‖² + tr Σ);
     1/√(2·PR) when μ = 0, with PR = (tr Σ)²/tr Σ² the participation ratio."""
     lam = basis.eigenvalues
     along = basis.eigenvectors.T @ basis.mean
-    var_sq = 4 * float(np.sum(lam * along**2)) + 2 * float(np.sum(lam**2))
-    mean_sq = float(basis.mean @ basis.mean) + float(lam.sum())
-    return 0.5 * np.sqrt(var_sq) / mean_sq if mean_sq > 0 else float("nan")
+    return _first_order_norm_cv(float(basis.mean @ basis.mean), float(lam.sum()), float(np.sum(lam**2)),
+                                float(np.sum(lam * along**2)))
+
+
+#: Samples per block of :func:`rows_gaussian_norm_cv`'s covariance sums.
+_CV_BLOCK = 4096
+
+
+def rows_gaussian_norm_cv(x_fm: np.ndarray, scale: np.ndarray | None = None) -> float:
+    """:func:`gaussian_norm_cv` of the mean and covariance (ddof 1) of feature-major
+    rows (each sample multiplied by ``scale`` first, as in
+    :func:`~gaussaudit.prep.whiten.covariance_basis`), from the traces alone: no
+    eigendecomposition, so O(n·d·min(n, d)) and nothing cubic.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).standard_normal((50, 4000))   # d = 50, N(0, I)
+    >>> round(float(rows_gaussian_norm_cv(x) * np.sqrt(2 * 50)), 1)  # the CV ≈ 1/√(2d)
+    1.0
+    """
+    d, n = x_fm.shape
+    if n < 2:
+        return float("nan")
+    scale = None if scale is None else np.asarray(scale, dtype=np.float64)
+
+    def block(start: int) -> np.ndarray:
+        b = np.asarray(x_fm[:, start : start + _CV_BLOCK], dtype=np.float64)
+        return b if scale is None else b * scale[start : start + _CV_BLOCK]
+
+    mean = sum(block(s).sum(axis=1) for s in range(0, n, _CV_BLOCK)) / n
+    if n < d:  # the n × n Gram matrix of the centred samples has the covariance's nonzero spectrum
+        centred = np.concatenate([block(s) for s in range(0, n, _CV_BLOCK)], axis=1) - mean[:, None]
+        gram = centred.T @ centred / (n - 1)
+        trace, trace_sq = float(np.trace(gram)), float(np.sum(gram * gram))
+        along = centred.T @ mean
+        mean_cov_mean = float(along @ along) / (n - 1)
+    else:
+        cov = np.zeros((d, d))
+        for s in range(0, n, _CV_BLOCK):
+            b = block(s) - mean[:, None]
+            cov += b @ b.T
+        cov /= n - 1
+        trace, trace_sq, mean_cov_mean = float(np.trace(cov)), float(np.sum(cov * cov)), float(mean @ cov @ mean)
+    return _first_order_norm_cv(float(mean @ mean), trace, trace_sq, mean_cov_mean)
 
 

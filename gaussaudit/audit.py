@@ -158,6 +158,11 @@ class AuditReport(SummaryAttributes):
     #: decreasing, at most ``dim`` of them (the nonzero ones when rows < dim); the
     #: spectrum figure draws them. None when ``spectrum`` is.
     spectrum_eigenvalues: np.ndarray | None = None
+    #: The CV of the row norms a Gaussian with the raw tested rows' mean μ and covariance Σ
+    #: has, to first order: ½√(4μᵀΣμ + 2 tr Σ²)/(‖μ‖² + tr Σ), 1/√(2·PR) when μ = 0
+    #: (analysis.gaussian_norm_cv), to set beside ``norm_cv``. None when ``spectrum`` is,
+    #: or when the rows arrived L2-normalised.
+    norm_cv_gaussian: float | None = None
     #: SHA-256 of the tested rows (rounded to float32, row-major): two reports with
     #: the same value tested the same rows.
     sample_sha256: str = ""
@@ -338,5 +343,6 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
         uniformity=analysis.uniformity,
         spectrum=analysis.spectrum,
         spectrum_eigenvalues=analysis.eigenvalues,
+        norm_cv_gaussian=analysis.norm_cv_gaussian,
         sample_sha256=rows_fingerprint(tested),
     )

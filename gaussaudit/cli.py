@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import typer
@@ -497,7 +497,10 @@ def _compare_body(paths: list[str], names: list[str], config: AuditConfig, outpu
 @_with_options(_SCAN_OPTIONS, _CLUSTER_OPTIONS)
 def track(
     paths: List[str] = typer.Argument(..., metavar="PATH", help="Files whose names carry the step (emb_epoch50.npy, step_1200.parquet), folders of them, or globs.", show_default=False),
-    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw AD avg, DP avg, CV and the pass fractions against step, thresholds as lines. Needs the plot extra."),
+    plot: Optional[str] = typer.Option(None, "--plot", metavar="FILE.png", help="Draw AD avg, DP avg, CV and the pass fractions against step, thresholds as lines (with --pairs: alignment and uniformity). Needs the plot extra."),
+    pairs: Optional[Tuple[str, str]] = typer.Option(None, "--pairs", metavar="A B", help="Each step is a folder holding two files, A and B, whose row i pair (two views, or image and caption): measure alignment, uniformity, ‖m̂‖², the η² bound and the modality gap at each step (as gaussaudit pairs) instead of the Gaussianity audit."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="With --pairs: τ of the uniformity E log E exp(u·v/τ) (default 0.1)."),
+    uniformity_sample: Optional[int] = typer.Option(None, "--uniformity-sample", help="With --pairs: pairs of the O(n²) uniformity sums (default 5000)."),
     *,
     config: AuditConfig,
     outputs: Outputs,
@@ -506,13 +509,22 @@ def track(
     """Audit embeddings saved along training, ordered by the number in their names.
 
     A step that fails to load is reported and skipped. With --check, exit 1 when
-    the last step is not Gaussian.
+    the last step is not Gaussian. With --pairs A B, each step folder's paired
+    files are measured as gaussaudit pairs does (alignment, uniformity...).
 
     \b
     Examples:
       gaussaudit track checkpoints/ --plot gaussianity.png
       gaussaudit track 'emb_epoch*.npy' --json track.json
+      gaussaudit track run/ --pairs view1.npy view2.npy --plot alignment.png
     """
+    if pairs is not None:
+        _run(lambda: _track_pairs_body(paths, pairs, temperature, uniformity_sample, plot, config, outputs, execution),
+             paths)
+        return
+    for flag, value in (("--temperature", temperature), ("--uniformity-sample", uniformity_sample)):
+        if value is not None:
+            _fail(f"{flag} sets the uniformity of track --pairs A B; give --pairs too, or leave {flag} out.")
 
     def body():
         from gaussaudit.compare import find_steps
@@ -548,6 +560,60 @@ def track(
     gaussian = _run(body, paths)
     if outputs.check and not gaussian:
         raise typer.Exit(EXIT_NOT_GAUSSIAN)
+
+
+#: The scan options track --pairs uses (how files are read, the pair sample, threads); every
+#: other one belongs to the Gaussianity audit and is refused with --pairs.
+_TRACK_PAIRS_CONFIG = ("sample", "seed", "key", "column", "columns", "exclude", "only", "split", "threads")
+
+
+def _track_pairs_body(paths: list[str], pairs: tuple[str, str], temperature: float | None,
+                      uniformity_sample: int | None, plot: str | None, config: AuditConfig, outputs: Outputs,
+                      execution: Execution) -> None:
+    """track --pairs A B: gaussaudit pairs at each step, one row per step."""
+    from gaussaudit.compare import check_pair_names, find_pair_steps, track_pairs
+    from gaussaudit.pairs import audit_pairs
+
+    a, b = check_pair_names(pairs)
+    if outputs.check is not None:
+        raise GaussAuditError("--check gates on a Gaussianity verdict, and track --pairs measures alignment and "
+                              "uniformity, which have no pass mark; leave --check out, or run track without --pairs.")
+    specs = [(name, option) for name, _, option, to in _SCAN_OPTIONS if to == "config"]
+    plain = AuditConfig(**{name: option.default for name, option in specs})
+    refused = [option.param_decls[0] for name, option in specs
+               if name not in _TRACK_PAIRS_CONFIG and getattr(config, name) != getattr(plain, name)]
+    refused += [flag for flag, given in (("--per-feature", outputs.per_feature),
+                                         ("--scheduler", execution.scheduler is not None),
+                                         ("--workers", execution.workers is not None)) if given]
+    if refused:
+        raise GaussAuditError(f"{', '.join(refused)} {'sets' if len(refused) == 1 else 'set'} the Gaussianity audit, "
+                              "which track --pairs does not run (it measures alignment and uniformity, as gaussaudit "
+                              f"pairs); leave {'it' if len(refused) == 1 else 'them'} out, or drop --pairs.")
+    defaults = inspect.signature(audit_pairs).parameters
+    temperature = defaults["temperature"].default if temperature is None else temperature
+    uniformity_sample = defaults["uniformity_sample"].default if uniformity_sample is None else uniformity_sample
+    inputs = set()
+    for _, step_path in find_pair_steps(paths, a, b):
+        if "://" not in step_path:
+            p = Path(step_path)
+            inputs.update(os.path.realpath(f) for f in ([p] if not p.is_dir() else p.rglob("*")))
+    _check_outputs(inputs, outputs, plot=plot)
+    _warn_if_nothing_comes_out(outputs, plot)
+    read = {name: getattr(config, name) for name in _TRACK_PAIRS_CONFIG[2:] if getattr(config, name) != getattr(plain, name)}
+    result = track_pairs(paths, (a, b), temperature=temperature, sample=config.sample,
+                         uniformity_sample=uniformity_sample, seed=config.seed, **read)
+    for s in result.skipped:
+        _warn(f"step {s.step} skipped: {s.error}")
+    _write_reports(result.to_dict(), [], outputs)
+    if plot is not None:
+        from gaussaudit.io.writers import write_bytes_atomic
+        from gaussaudit.report.figures import track_pairs_png
+
+        write_bytes_atomic(plot, track_pairs_png(result), overwrite=outputs.overwrite)
+    if _terminal_wanted(outputs):
+        from gaussaudit.report.terminal import render_terminal_track_pairs
+
+        render_terminal_track_pairs(result, Console(highlight=False))
 
 
 def _sources(paths: List[str], what: str):

@@ -226,13 +226,15 @@ def _is_candidate(path: Path) -> bool:
     return path.is_dir() and not is_ignored_name(path.name) or is_data_file(path)
 
 
-def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
+def find_steps(paths: Sequence[str | os.PathLike], is_step=None) -> list[tuple[int, str]]:
     """``(step, path)`` for every input, ordered by step (numerically).
 
     A file is one step. A folder holds the steps: each supported file directly
     in it, and each subfolder (read as a folder of shards), must carry a number
     in its name. Globs expand the same way. Names starting with ``.`` or ``_``
-    are ignored, as in scan.
+    are ignored, as in scan. ``is_step`` (a folder → bool), when given, picks
+    folders named on their own that are one step rather than a folder of steps
+    (:func:`track_pairs`: a folder holding A or B).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -242,7 +244,9 @@ def find_steps(paths: Sequence[str | os.PathLike]) -> list[tuple[int, str]]:
     for raw in paths:
         text = str(raw) if isinstance(raw, RemotePath) else os.fspath(raw)
         path = RemotePath(text) if is_url(text) else Path(text)
-        if path.is_dir():
+        if path.is_dir() and is_step is not None and is_step(path):
+            found.append(text)
+        elif path.is_dir():
             children = sorted((c for c in path.iterdir() if _is_candidate(c)), key=lambda c: natural_key(c.name))
             if not children:
                 raise GaussAuditError(
@@ -309,3 +313,144 @@ def track(paths: Sequence[str | os.PathLike], config: AuditConfig | None = None,
         first = skipped[0]
         raise GaussAuditError(f"none of the {len(skipped)} steps could be audited; step {first.step}: {first.error}")
     return Track(points, skipped)
+
+
+# ----------------------------------------------------------------------------
+# track --pairs: the paired-embedding measurements (gaussaudit pairs) along training
+
+TRACK_PAIRS_SCHEMA = "gaussaudit.track-pairs/1"
+
+
+@dataclass(frozen=True)
+class PairsPoint:
+    """One step of :func:`track_pairs`: the step folder, its two files, their measurements."""
+
+    step: int
+    path: str
+    a: str
+    b: str
+    report: object  # gaussaudit.pairs.PairsReport
+
+
+@dataclass(frozen=True)
+class PairsTrack:
+    """:func:`gaussaudit.pairs.audit_pairs` of each step, in step order; steps that
+    could not be measured (a side missing, unreadable, rows that do not pair) are
+    listed in ``skipped``, not fatal."""
+
+    a: str
+    b: str
+    points: list[PairsPoint]
+    skipped: list[SkippedStep] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """``{"schema": "gaussaudit.track-pairs/1", "settings", "points": [{"step", "path", "a", "b",
+        "n_total", "n", "dim", "pairs": {...as gaussaudit pairs...}}], "skipped": [...]}``."""
+        points = []
+        for p in self.points:
+            doc = p.report.to_dict()
+            points.append({"step": p.step, "path": p.path, "a": p.a, "b": p.b, "n_total": doc["n_total"],
+                           "n": doc["n"], "dim": doc["dim"], "pairs": doc["pairs"]})
+        return {
+            "schema": TRACK_PAIRS_SCHEMA,
+            "settings": {"a": self.a, "b": self.b, **self.settings},
+            "points": points,
+            "skipped": [{"step": s.step, "path": s.path, "error": s.error} for s in self.skipped],
+        }
+
+
+def check_pair_names(pairs: Sequence[str]) -> tuple[str, str]:
+    """The two names of ``track --pairs A B``: each a file (or folder of shards) inside
+    every step folder, given relative to it, and not the same one twice.
+
+    Examples
+    --------
+    >>> check_pair_names(["view1.npy", "view2.npy"])
+    ('view1.npy', 'view2.npy')
+    """
+    flag = option_name("pairs")
+    if isinstance(pairs, (str, os.PathLike)) or len(pairs) != 2:
+        raise GaussAuditError(f"{flag} takes two names, A and B: the files each step folder holds, row i of A "
+                              "pairing with row i of B (view1.npy view2.npy).")
+    a, b = (os.fspath(name) for name in pairs)
+    for name in (a, b):
+        if not name.strip():
+            raise GaussAuditError(f"{flag} was given an empty name; give the two files each step folder holds.")
+        if name.startswith("-"):
+            raise GaussAuditError(f"{flag} takes two file names, A and B; got {name!r}, an option: give both "
+                                  f"names right after {flag}.")
+        if os.path.isabs(name) or is_url(name) or ".." in Path(name).parts:
+            raise GaussAuditError(f"{flag} {name}: names a file inside each step folder, relative to it "
+                                  "(view1.npy, img_emb/); not a path of its own.")
+    if os.path.normpath(a) == os.path.normpath(b):
+        raise GaussAuditError(f"{flag} names {a} twice; give the two sides of each pair, A and B "
+                              "(view1.npy view2.npy).")
+    return a, b
+
+
+def find_pair_steps(paths: Sequence[str | os.PathLike], a: str, b: str) -> list[tuple[int, str]]:
+    """:func:`find_steps` for :func:`track_pairs`: a folder named on its own that holds
+    ``a`` or ``b`` is one step; any other folder holds the step folders."""
+    return find_steps(paths, is_step=lambda folder: (folder / a).exists() or (folder / b).exists())
+
+
+def track_pairs(paths: Sequence[str | os.PathLike], pairs: Sequence[str], *, temperature: float = 0.1,
+                t: float = 2.0, sample: int = 10000, uniformity_sample: int = 5000, seed: int = 0,
+                **options) -> PairsTrack:
+    """The paired-embedding measurements of :func:`gaussaudit.pairs.audit_pairs`
+    (alignment, uniformity beside the uniform-sphere value, ‖m̂‖², the η² bound,
+    the modality gap) at each step of a training run: whether alignment plateaus
+    while uniformity still improves (the paper's Assumption 1).
+
+    Parameters
+    ----------
+    paths : sequence of paths
+        Step folders (``step_1200/``…), a folder of them, or globs; the step is
+        the last number in each name, as in :func:`track` (:func:`find_steps`).
+    pairs : (str, str)
+        The two names every step folder holds, A and B (``("view1.npy", "view2.npy")``,
+        ``("image.parquet", "text.parquet")``): row i of A pairs with row i of B.
+    temperature, t, sample, uniformity_sample, seed, options
+        As :func:`gaussaudit.pairs.audit_pairs`, for every step.
+
+    Returns
+    -------
+    PairsTrack
+        Points in step order. A step that is not a folder, lacks A or B, or whose
+        pairs cannot be measured is recorded in ``skipped`` with the reason.
+
+    Raises
+    ------
+    GaussAuditError
+        Bad names or options, or no step could be measured.
+    """
+    from gaussaudit.pairs import audit_pairs, check_pair_options
+
+    a_name, b_name = check_pair_names(pairs)
+    # bad options fail here, once, not as a skip of every step
+    check_pair_options(temperature=temperature, t=t, sample=sample, uniformity_sample=uniformity_sample, seed=seed,
+                       **options)
+    points, skipped = [], []
+    for step, step_path in find_pair_steps(paths, a_name, b_name):
+        folder = RemotePath(step_path) if is_url(step_path) else Path(step_path)
+        try:
+            if not folder.is_dir():
+                raise GaussAuditError(f"{step_path}: is a file; with {option_name('pairs')} each step is a folder "
+                                      f"holding {a_name} and {b_name}.")
+            missing = [name for name in (a_name, b_name) if not (folder / name).exists()]
+            if missing:
+                raise GaussAuditError(f"{step_path}: has no {' and no '.join(missing)} (the step folder must hold "
+                                      f"both {a_name} and {b_name}).")
+            a, b = str(folder / a_name), str(folder / b_name)
+            report = audit_pairs([a], [b], temperature=temperature, t=t, sample=sample,
+                                 uniformity_sample=uniformity_sample, seed=seed, **options)
+            points.append(PairsPoint(step, step_path, a, b, report))
+        except GaussAuditError as exc:
+            skipped.append(SkippedStep(step, step_path, str(exc)))
+    if not points:
+        first = skipped[0]
+        raise GaussAuditError(f"none of the {len(skipped)} steps could be measured; step {first.step}: {first.error}")
+    settings = {"temperature": float(temperature), "t": float(t), "sample": sample,
+                "uniformity_sample": uniformity_sample, "seed": seed}
+    return PairsTrack(a_name, b_name, points, skipped, settings)

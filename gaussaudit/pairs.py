@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussaudit.config import AuditConfig, configured
-from gaussaudit.errors import GaussAuditError
+from gaussaudit.errors import GaussAuditError, option_name
 from gaussaudit.io.sources import source_label
 
 PAIRS_SCHEMA = "gaussaudit.pairs/1"
@@ -63,6 +63,23 @@ class PairsReport:
         }
 
 
+def check_pair_options(*, temperature, t, sample, uniformity_sample, seed, **options) -> AuditConfig:
+    """:func:`audit_pairs`' options checked before anything is read (a GaussAuditError
+    naming the first bad one); the reading config they give."""
+    from gaussaudit.config import check_int_option
+    from gaussaudit.stats.pairs import _finite, _whole
+
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise GaussAuditError(f"{option_name('temperature')} must be a positive number; got {temperature!r}.")
+    _finite(t, "t")
+    _whole(uniformity_sample, "uniformity_sample", 2)
+    check_int_option("sample", sample, 20, allowed_zero=True)
+    if options.get("drop_nonfinite"):
+        raise GaussAuditError("paired embeddings cannot drop rows: dropping row i of one side would pair the rest "
+                              "wrongly; clean both files first.")
+    return configured(None, AuditConfig, {"seed": seed, "normalize": False, **options}, "pairs")
+
+
 def audit_pairs(a, b, *, temperature: float = 0.1, t: float = 2.0, sample: int = 10000, uniformity_sample: int = 5000,
                 seed: int = 0, **options) -> PairsReport:
     """Paired-embedding measurements of the paper's theory.
@@ -95,12 +112,8 @@ def audit_pairs(a, b, *, temperature: float = 0.1, t: float = 2.0, sample: int =
     from gaussaudit.stats.pairs import pair_statistics
     from gaussaudit.streaming import sample_rows
 
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise GaussAuditError(f"temperature must be a positive number; got {temperature!r}.")
-    if options.get("drop_nonfinite"):
-        raise GaussAuditError("paired embeddings cannot drop rows: dropping row i of one side would pair the rest "
-                              "wrongly; clean both files first.")
-    config = configured(None, AuditConfig, {"seed": seed, "normalize": False, **options}, "pairs")
+    config = check_pair_options(temperature=temperature, t=t, sample=sample, uniformity_sample=uniformity_sample,
+                                seed=seed, **options)
     from gaussaudit.io.sources import dataset_options, open_dataset
 
     read = {name: getattr(config, name, None) for name in dataset_options()}

@@ -25,12 +25,13 @@ def test_renderers_declare_what_they_render():
     import typing
 
     from gaussaudit.audit import AuditReport
-    from gaussaudit.compare import Comparison, Track
+    from gaussaudit.compare import Comparison, PairsTrack, Track
     from gaussaudit.pairs import PairsReport
     from gaussaudit.reproduce.digits import DigitsResult
     from gaussaudit.reproduce.synthetic import SweepResult, SyntheticResult
 
-    names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "SyntheticResult": SyntheticResult,
+    names = {"AuditReport": AuditReport, "Comparison": Comparison, "Track": Track, "PairsTrack": PairsTrack,
+             "SyntheticResult": SyntheticResult,
              "SweepResult": SweepResult,
              "DigitsResult": DigitsResult, "PairsReport": PairsReport}
     modules = ["gaussaudit.report.json", "gaussaudit.report.terminal", "gaussaudit.report.markdown",

@@ -22,7 +22,7 @@ from gaussaudit.stats.summaries import DP_ALPHA
 
 if TYPE_CHECKING:
     from gaussaudit.audit import AuditReport
-    from gaussaudit.compare import Track
+    from gaussaudit.compare import PairsTrack, Track
     from gaussaudit.likelihood import ScoreSummary
     from gaussaudit.pairs import PairsReport
     from gaussaudit.reproduce.digits import DigitsResult
@@ -408,6 +408,50 @@ def track_png(result: Track) -> bytes:
     return png(draw_track(result))
 
 
+def _skipped_title(title: str, skipped) -> str:
+    if not skipped:
+        return title
+    return (title + f" ({len(skipped)} step{'s' if len(skipped) > 1 else ''} skipped: "
+            + ", ".join(str(s.step) for s in skipped[:5]) + ("…" if len(skipped) > 5 else "") + ")")
+
+
+def draw_track_pairs(result: PairsTrack):
+    """Alignment E[u·v] (with the η² bound it implies) and uniformity Φ against step,
+    Φ's value for rows uniform on the sphere as a dotted line: whether alignment
+    levels off while uniformity still improves (the paper's Assumption 1)."""
+    points = result.points
+    steps = np.array([p.step for p in points])
+    rs = [p.report.result for p in points]
+    fig = _new_figure(10, 4.2)
+    ax_align, ax_uniform = fig.subplots(1, 2, sharex=True)
+    ax_align.plot(steps, [r.alignment for r in rs], "o-", color=DATA, markersize=4, linewidth=1.5,
+                  label="alignment E[u·v]", gid="alignment")
+    ax_align.plot(steps, [r.eta2_lower for r in rs], "s--", color=SECOND, markersize=3.5, linewidth=1.1,
+                  label="η² ≥ (E[u·v] − m²)/(1 − m²)", gid="eta2")
+    ax_align.set_title("Alignment of the positive pairs", fontsize=10)
+    ax_align.set_ylabel("mean cosine u·v")
+    ax_align.legend(fontsize=8, frameon=False, loc="best")
+    temperature = result.settings.get("temperature")
+    ax_uniform.plot(steps, [r.uniformity for r in rs], "o-", color=DATA, markersize=4, linewidth=1.5,
+                    label="uniformity Φ" + (f", τ = {temperature:g}" if temperature else ""), gid="uniformity")
+    ax_uniform.plot(steps, [r.uniformity_reference for r in rs], linestyle=":", color=REFERENCE, linewidth=1.6,
+                    label="uniform on the sphere", gid="reference")
+    ax_uniform.set_title("Uniformity Φ = E log E exp(u·v/τ) (lower = more uniform)", fontsize=10)
+    ax_uniform.set_ylabel("Φ")
+    ax_uniform.legend(fontsize=8, frameon=False, loc="best")
+    for ax in (ax_align, ax_uniform):
+        ax.set_xlabel("step (from the folder names)")
+        _style(ax)
+    fig.suptitle(_skipped_title(f"Alignment and uniformity along training: {_short(result.a, 30)} ↔ "
+                                f"{_short(result.b, 30)}", result.skipped), fontsize=12)
+    return fig
+
+
+def track_pairs_png(result: PairsTrack) -> bytes:
+    """:func:`draw_track_pairs` as PNG bytes (``gaussaudit track --pairs A B --plot``)."""
+    return png(draw_track_pairs(result))
+
+
 # ----------------------------------------------------------------------------
 # paired embeddings (gaussaudit pairs) and scores under a Gaussian model (gaussaudit score)
 
@@ -651,14 +695,18 @@ def draw_sweep(result: SweepResult):
         ax_align.set_xticks(list(dims), [str(d) for d in dims])
     edges = np.asarray(result.to_dict()["cosine_bins"])
     centres = (edges[:-1] + edges[1:]) / 2
-    for i, p in enumerate(points):
+    shown = points
+    if len(points) > 8:  # one violin pair per dimension, at one batch size, stays readable
+        held = result.settings.batch if result.settings.batch in batches else batches[0]
+        shown = [p for p in points if p.batch == held]
+    for i, p in enumerate(shown):
         base = i * 1.1
         for hist, colour in ((p.positive_hist, DATA), (p.negative_hist, SECOND)):
             h = np.asarray(hist, dtype=float)
             h = 0.5 * h / h.max() if h.max() > 0 else h
             ax_cos.fill_betweenx(centres, base - h, base + h, color=colour, alpha=0.45, step="mid", linewidth=0)
-    ax_cos.set_xticks([i * 1.1 for i in range(len(points))],
-                      [f"d {p.dim}\nN {p.batch}" for p in points], fontsize=7)
+    ax_cos.set_xticks([i * 1.1 for i in range(len(shown))],
+                      [f"d {p.dim}\nN {p.batch}" for p in shown], fontsize=7)
     ax_cos.set_ylim(-1, 1)
     ax_cos.set_ylabel("cosine")
     ax_cos.set_title("Positive (blue) and negative (orange) cosines", fontsize=10)
@@ -703,6 +751,9 @@ def draw_digits(result: DigitsResult):
     from matplotlib.ticker import FuncFormatter
 
     ax_ad.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_ad.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_dp.annotate("95%: expected of normal features", (0.99, 95), xycoords=("axes fraction", "data"),
+                   xytext=(0, -3), textcoords="offset points", ha="right", va="top", fontsize=8, color=REFERENCE)
     for ax in (ax_cv, ax_ad, ax_dp):
         _style(ax)
         ax.set_xlabel("epoch")

@@ -72,6 +72,7 @@ def report_to_dict(report: AuditReport, per_feature: bool = False) -> dict:
         "settings": _settings(report.config),
         "metrics": {
             "norm_cv": _num(report.norm_cv),
+            "norm_cv_gaussian": None if report.norm_cv_gaussian is None else _num(report.norm_cv_gaussian),
             "norm_mean": _num(report.norm_mean),
             "norm_std": _num(report.norm_std),
             "features_tested": report.n_tested,

@@ -259,12 +259,40 @@ def spectrum_section(report: AuditReport) -> Section | None:
             (Cell("entropy rank exp H(λ/Σλ)"), Cell(format_number(sp.entropy_rank)), of_d(sp.entropy_rank)),
             (Cell("RankMe exp H(σ/Σσ)"), Cell(format_number(sp.rankme)), of_d(sp.rankme)),
             (Cell("largest eigenvalue's share"), Cell(f"{100 * sp.top_share:.1f}%"), Cell("")))
+    notes = ("each is d when every direction has equal variance and 1 when one direction has it all; "
+             "RankMe uses the singular values σ = √λ; Garrido et al. (2023) found it to track the "
+             "downstream accuracy of self-supervised encoders. A collapsed representation has a small "
+             "one.",)
+    expected = report.norm_cv_gaussian
+    if expected is not None and np.isfinite(expected) and expected > 0:
+        rows += ((Cell("CV of the row norms (raw, observed)"), Cell(format_number(report.norm_cv)), Cell("")),
+                 (Cell("CV a Gaussian would have (1st order)"), Cell(f"≈ {format_number(expected)}"), Cell("")))
+        notes += (_shell_note(report.norm_cv, expected, report.calibration is not None
+                              and report.calibration.norm_cv is not None),)
     return Section("spectrum", "Spread of variance", f"{rows_name(report)} rows, covariance of the {report.n_used:,} "
-                   "tested rows", ("Measure", "Value", "Of d"), rows,
-                   notes=("each is d when every direction has equal variance and 1 when one direction has it all; "
-                          "RankMe uses the singular values σ = √λ; Garrido et al. (2023) found it to track the "
-                          "downstream accuracy of self-supervised encoders. A collapsed representation has a small "
-                          "one.",))
+                   "tested rows", ("Measure", "Value", "Of d"), rows, notes=notes)
+
+
+#: Observed / Gaussian norm CV beyond which the spectrum section calls the shell thicker
+#: (or, below its inverse, thinner): well past the first-order formula's own error, a
+#: few percent at PR 2 and less above.
+SHELL_RATIO = 1.1
+
+
+def _shell_note(observed: float, expected: float, banded: bool) -> str:
+    """The spectrum section's note on the observed norm CV against a Gaussian's."""
+    ratio = observed / expected
+    if ratio > SHELL_RATIO:
+        verdict = ("a thicker shell than a Gaussian's (as when each row's overall scale varies, e.g. heavy-tailed "
+                   "elliptical rows)")
+    elif ratio < 1 / SHELL_RATIO:
+        verdict = "a thinner shell than a Gaussian's"
+    else:
+        verdict = "a shell about as thick as a Gaussian's"
+    return ("Gaussian's CV: to first order (delta method) for the raw tested rows' mean μ and covariance Σ, "
+            "½√(4μᵀΣμ + 2 tr Σ²)/(‖μ‖² + tr Σ) (1/√(2·PR) when centred), off by a share of order 1/PR. Observed "
+            f"(every row) {ratio:.2f}× that: {verdict}"
+            + ("; the null bands judge it against sampling noise." if banded else "."))
 
 
 _BAND_LABELS = {

@@ -22,7 +22,7 @@ from gaussaudit.report.table import PAPER_ROWS, format_number, norm_display_rang
 
 if TYPE_CHECKING:
     from gaussaudit.audit import AuditReport
-    from gaussaudit.compare import Comparison, Track
+    from gaussaudit.compare import Comparison, PairsTrack, Track
 
 #: Eighth blocks: a bar of height h rows has 8h levels.
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -241,3 +241,42 @@ def render_terminal_track(result: Track, console: Console | None = None) -> None
     if result.skipped:
         steps = ", ".join(str(s.step) for s in result.skipped)
         console.print(Text.assemble(("  skipped", "yellow"), f": step {steps} (could not be audited; why is on stderr)"))
+
+
+def _fixed(x: float, digits: int = 4) -> str:
+    return "n/a" if not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+#: What the columns of :func:`render_terminal_track_pairs` are.
+TRACK_PAIRS_LEGEND = ("Align. = alignment E[u·v] of the positive pairs; Φ = uniformity E log E exp(u·v/τ) "
+                      "(lower = more uniform), Φ unif. = its value for rows uniform on the sphere; ‖m̂‖² = the "
+                      "squared norm of each side's mean direction; η² ≥ = the lower bound on the augmentation "
+                      "mildness that alignment implies; Gap = the modality gap ‖mean(u) − mean(v)‖. Alignment "
+                      "levelling off while Φ still falls is the paper's Assumption 1.")
+
+
+def render_terminal_track_pairs(result: PairsTrack, console: Console | None = None) -> None:
+    """One row per step: the paired-embedding measurements along training."""
+    console = console or Console()
+    console.print(Text.assemble(("gaussaudit track --pairs", "bold"), f" · {result.a} ↔ {result.b} · "
+                                f"{len(result.points)} step{'s' if len(result.points) != 1 else ''}"), highlight=False)
+    st = result.settings
+    if st:
+        sample = "every pair" if not st["sample"] else f"≤ {st['sample']:,} pairs a step"
+        console.print(f"  τ = {st['temperature']:g} · {sample} (seed {st['seed']}) · Φ over ≤ "
+                      f"{st['uniformity_sample']:,} of them", highlight=False)
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, padding=(0, 1))
+    for name in ("Step", "Pairs", "Align.", "Φ", "Φ unif.", "‖m̂‖² A", "‖m̂‖² B", "η² ≥", "Gap"):
+        table.add_column(name, justify="right")
+    for point in result.points:
+        r = point.report.result
+        table.add_row(str(point.step), f"{r.n:,}", _fixed(r.alignment), _fixed(r.uniformity),
+                      _fixed(r.uniformity_reference), f"{r.mean_norm_sq_a:.3g}", f"{r.mean_norm_sq_b:.3g}",
+                      _fixed(r.eta2_lower), _fixed(r.modality_gap))
+    console.print()
+    console.print(table)
+    console.print()
+    _print_wrapped(console, TRACK_PAIRS_LEGEND, indent="  ")
+    if result.skipped:
+        steps = ", ".join(str(s.step) for s in result.skipped)
+        console.print(Text.assemble(("  skipped", "yellow"), f": step {steps} (could not be measured; why is on stderr)"))
