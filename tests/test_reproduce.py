@@ -140,12 +140,12 @@ def test_table_shows_each_input_by_stage(quick):
         assert c["measured"]["unnormalised"]["ad_mean"] == unnormalised["ad"]["mean"]
         assert c["measured"]["unnormalised"]["gaussian"] == run["verdict"]["gaussian"]
     assert "binary: supervised baseline trained" in quick["progress"]
-    # A short run whose supervised baseline passes says it does not show the contrast, naming the inputs.
+    # A supervised baseline that passes is named, with the reason where one is known.
     passing = [kind for kind in INPUTS if _run(doc, kind, "supervised")["verdict"]["gaussian"]]
     flat = " ".join(table.split())
-    assert ("does not show the paper's contrast" in flat) == bool(passing)
-    if passing:
-        assert f"the supervised baseline passes for {', '.join(passing)} in this short run" in flat
+    assert ("central limit theorem" in flat) == ("laplace" in passing)
+    others = [kind for kind in passing if kind != "laplace"]
+    assert (f"the supervised baseline passes for {', '.join(others)} in this short run" in flat) == bool(others)
 
 
 def test_plot_is_a_png(quick):
