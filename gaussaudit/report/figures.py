@@ -667,12 +667,12 @@ def reproduce_png(result: SyntheticResult) -> bytes:
 def draw_sweep(result: SweepResult):
     """The appendix's sweep figures from ``reproduce synthetic --dims/--batch-sizes``:
     CV of the norms against batch size (one line per dimension), alignment and
-    uniformity against dimension (one line per batch size, uniform-sphere Φ
+    uniformity against dimension (one line per batch size each, uniform-sphere Φ
     dotted), and positive/negative cosine histograms per grid point."""
     points = result.points
     dims, batches = result.dims, result.batch_sizes
-    fig = _new_figure(13, 4.4)
-    ax_cv, ax_align, ax_cos = fig.subplots(1, 3)
+    fig = _new_figure(16, 4.4)
+    ax_cv, ax_align, ax_unif, ax_cos = fig.subplots(1, 4)
     palette = [DATA, SECOND, "#6b46c1", "#2f855a", "#b7791f", "#c53030", "#2c5282"]
     x_axis, lines_over, x_label = ((batches, dims, "batch size N") if len(batches) > 1 else (dims, batches, "dimension d"))
     for i, held in enumerate(lines_over):
@@ -689,18 +689,18 @@ def draw_sweep(result: SweepResult):
         colour = palette[i % len(palette)]
         chosen = [p for p in points if p.batch == batch]
         xs = [p.dim for p in chosen]
-        ax_align.plot(xs, [p.alignment for p in chosen], "o-", color=colour, markersize=4,
-                      label=f"alignment E[u·v], N = {batch}")
-        ax_align.plot(xs, [p.uniformity * result.settings.tau for p in chosen], "s--", color=colour, markersize=4,
-                      label=f"τ·uniformity, N = {batch}")
+        ax_align.plot(xs, [p.alignment for p in chosen], "o-", color=colour, markersize=4, label=f"N = {batch}")
+        ax_unif.plot(xs, [p.uniformity for p in chosen], "s-", color=colour, markersize=4, label=f"N = {batch}")
     ref = sorted({(p.dim, p.uniformity_reference) for p in points})
-    ax_align.plot([d for d, _ in ref], [u * result.settings.tau for _, u in ref], ":", color=REFERENCE,
-                  label="τ·uniformity of uniform rows")
-    ax_align.set_xlabel("dimension d")
-    ax_align.set_title("Alignment and uniformity (held-out pairs)", fontsize=10)
-    if len(dims) > 1:
-        ax_align.set_xscale("log", base=2)
-        ax_align.set_xticks(list(dims), [str(d) for d in dims])
+    ax_unif.plot([d for d, _ in ref], [u for _, u in ref], ":", color=REFERENCE, linewidth=1.6,
+                 label="uniform rows on the sphere")
+    ax_align.set_title("Alignment E[u·v] (held-out pairs)", fontsize=10)
+    ax_unif.set_title("Uniformity Φ = E log E exp(u·v/τ)", fontsize=10)
+    for ax in (ax_align, ax_unif):
+        ax.set_xlabel("dimension d")
+        if len(dims) > 1:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(list(dims), [str(d) for d in dims])
     edges = np.asarray(result.to_dict()["cosine_bins"])
     centres = (edges[:-1] + edges[1:]) / 2
     shown = points
@@ -718,10 +718,11 @@ def draw_sweep(result: SweepResult):
     ax_cos.set_ylim(-1, 1)
     ax_cos.set_ylabel("cosine")
     ax_cos.set_title("Positive (blue) and negative (orange) cosines", fontsize=10)
-    for ax in (ax_cv, ax_align, ax_cos):
+    for ax in (ax_cv, ax_align, ax_unif, ax_cos):
         _style(ax)
     ax_cv.legend(fontsize=7, frameon=False)
-    ax_align.legend(fontsize=7, frameon=False)
+    ax_align.legend(fontsize=7, frameon=False, ncols=2)
+    ax_unif.legend(handles=ax_unif.get_lines()[-1:], fontsize=7, frameon=False)
     s = result.settings
     fig.suptitle(f"InfoNCE on Laplace inputs: {s.encoder} encoder {s.dim_in} → d, {s.epochs_for('laplace')} epochs, "
                  f"seed {s.seed}", fontsize=12)
