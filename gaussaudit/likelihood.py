@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.sources import source_label
+from gaussaudit.io.validation import finite_rows
 from gaussaudit.stats.gaussian_model import DEFAULT_RTOL, CovarianceState, GaussianModel, model_from_state
 
 MODEL_SCHEMA = "gaussaudit.gaussian-model/1"
@@ -49,19 +50,10 @@ def _prepared(chunk: np.ndarray, normalize: bool) -> np.ndarray:
     return rows
 
 
-def _finite_rows(chunk: np.ndarray, drop: bool, where: Callable[[int], str]) -> np.ndarray:
-    ok = np.isfinite(chunk).all(axis=1)
-    if not ok.all() and not drop:
-        first = int(np.flatnonzero(~ok)[0])
-        raise GaussAuditError(f"{where(first)} holds NaN, inf or missing values. Pass {option_set('drop_nonfinite')} "
-                              "to leave such rows out.")
-    return ok
-
-
 def _rows(dataset, normalize: bool, drop_nonfinite: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(global row indices, prepared finite rows, finite mask) per chunk, in row order."""
     for shard, local, start, chunk in dataset.chunks():
-        ok = _finite_rows(chunk, drop_nonfinite, lambda j: f"{shard.source}: row {local + j}")
+        ok = finite_rows(chunk, drop_nonfinite, shard.source, local)
         index = np.arange(start, start + len(chunk))
         yield index[ok], _prepared(chunk[ok], normalize), ok
 

@@ -176,3 +176,27 @@ def test_cli_errors_are_messages(embeddings, args, says):
     assert rc == 2, (out, err)
     assert "Traceback" not in err
     assert says in " ".join(err.split())
+
+
+def test_nonfinite_rows_fail_with_their_row_or_are_dropped(tmp_path):
+    """fit and score stop on the first NaN/inf row, naming it, unless --drop-nonfinite;
+    scores keep the dropped row's number out of the output."""
+    rng = np.random.default_rng(3)
+    reference = _anisotropic(rng, 3000, 8)
+    bad = reference.copy()
+    bad[1234, 2], bad[2000, 0] = np.nan, np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "good.npy", reference)
+    rc, out, err = run_cli("fit", "bad.npy", "--out", "m.npz", cwd=tmp_path)
+    assert rc == 2 and "Traceback" not in err
+    assert "bad.npy: row 1234 (counting from 0) holds NaN, inf or missing values" in " ".join(err.split())
+    assert not (tmp_path / "m.npz").exists()
+    rc, out, err = run_cli("fit", "bad.npy", "--out", "m.npz", "--drop-nonfinite", "--holdout", "500", cwd=tmp_path)
+    assert rc == 0, err
+    assert "2,498 rows fitted" in " ".join(out.split())  # 3,000 − 2 dropped − 500 held out
+    rc, out, err = run_cli("score", "m.npz", "bad.npy", cwd=tmp_path)
+    assert rc == 2 and "row 1234 (counting from 0)" in " ".join(err.split())
+    rc, out, err = run_cli("score", "m.npz", "bad.npy", "--drop-nonfinite", "--out", "s.parquet", cwd=tmp_path)
+    assert rc == 0, err
+    rows = pq.read_table(tmp_path / "s.parquet").column("row").to_pylist()
+    assert len(rows) == 2998 and 1234 not in rows and 2000 not in rows and rows[1234] == 1235

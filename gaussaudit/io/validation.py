@@ -63,6 +63,21 @@ def check_row_count(n_rows: int, source: str, after: str = "") -> None:
         )
 
 
+def finite_rows(chunk: np.ndarray, drop: bool, source: str, first_row: int = 0) -> np.ndarray:
+    """The mask of rows of ``chunk`` without NaN, inf or missing values; without
+    ``drop``, fail on the first such row (numbered from ``first_row``) instead.
+
+    For passes that cannot count every bad row before failing (fit, score);
+    :func:`check_nonfinite` is the counting form.
+    """
+    ok = np.isfinite(chunk).all(axis=1)
+    if not drop and not ok.all():
+        row = first_row + int(np.flatnonzero(~ok)[0])
+        raise GaussAuditError(f"{source}: row {row} (counting from 0) holds NaN, inf or missing values. "
+                              f"Pass {option_set('drop_nonfinite')} to leave such rows out.")
+    return ok
+
+
 def check_nonfinite(count: int, first: tuple[str, int] | None, drop: bool) -> None:
     """Fail on rows holding NaN, inf or missing values unless asked to drop them.
 
