@@ -193,8 +193,6 @@ def render_html(columns: Sequence[tuple[str, AuditReport]], title: str = "gaussa
     ``images``: each column's ``report_figures`` if already drawn; else they are
     drawn here (needs matplotlib).
     """
-    from gaussaudit import __version__
-
     columns = list(columns)
     reports = [r for _, r in columns]
     if images is None:
@@ -202,6 +200,22 @@ def render_html(columns: Sequence[tuple[str, AuditReport]], title: str = "gaussa
 
         null_cache: dict = {}
         images = [report_figures(report, null_cache) for report in reports]
+    subtitle = ("Gaussianity audit as in <em>InfoNCE Induces Gaussian Distribution</em> (Betser, Gofer, Levi,\n"
+                f"Gilboa — ICLR 2026) · {_e(settings_summary(reports))}")
+    main = f"""{_table(columns)}
+<p class="muted">{_RULE_LEGEND}; Norm. Feat.:
+share of features that pass at 5 % (≈ 95 % for a true Gaussian). CV: std/mean of raw row norms. A pass means no
+departure detectable at this n, not proof; compare inputs at the same sample size.</p>
+{''.join(_details(label, r) for label, r in columns)}
+{_sections(columns)}
+{_figures(columns, images)}"""
+    return _page(title, subtitle, main)
+
+
+def _page(title: str, subtitle_html: str, main_html: str) -> str:
+    """The document every HTML view shares: head and style, title, subtitle, main, footer."""
+    from gaussaudit import __version__
+
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -214,17 +228,10 @@ def render_html(columns: Sequence[tuple[str, AuditReport]], title: str = "gaussa
 <body>
 <header>
 <h1>{_e(title)}</h1>
-<p class="muted">Gaussianity audit as in <em>InfoNCE Induces Gaussian Distribution</em> (Betser, Gofer, Levi,
-Gilboa — ICLR 2026) · {_e(settings_summary(reports))}</p>
+<p class="muted">{subtitle_html}</p>
 </header>
 <main>
-{_table(columns)}
-<p class="muted">{_RULE_LEGEND}; Norm. Feat.:
-share of features that pass at 5 % (≈ 95 % for a true Gaussian). CV: std/mean of raw row norms. A pass means no
-departure detectable at this n, not proof; compare inputs at the same sample size.</p>
-{''.join(_details(label, r) for label, r in columns)}
-{_sections(columns)}
-{_figures(columns, images)}
+{main_html}
 </main>
 <footer>gaussaudit {_e(__version__)} · {stamp}</footer>
 </body>
@@ -237,36 +244,13 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section], images, 
     ``score``): the title, its sections (tables, summaries and notes drawn as a scan's
     are), then ``images`` (:class:`~gaussaudit.report.figures.FigureImage`) inline as
     data URIs, in the same style as :func:`render_html`."""
-    from gaussaudit import __version__
-
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(f'<section id="section-{_e(s.key)}"><h2>{_e(s.title)}</h2>{_section_body(s)}</section>'
                    for s in sections)
     figures = ""
     if images:
         figures = ('<h2 class="page">Figures</h2><div class="grid">'
                    + "".join(_figure_wide(img, label) for img in images) + "</div>")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header>
-<h1>{_e(title)}</h1>
-<p class="muted">{_e(subtitle)}</p>
-</header>
-<main>
-{body}
-{figures}
-</main>
-<footer>gaussaudit {_e(__version__)} · {stamp}</footer>
-</body>
-</html>
-"""
+    return _page(title, _e(subtitle), f"{body}\n{figures}")
 
 
 def _figure_wide(img, label: str) -> str:
