@@ -164,12 +164,15 @@ class SyntheticSettings:
                 raise GaussAuditError(f"{kind} has {self.n_for(kind):,} training rows, fewer than one batch "
                                       f"({self.batch}); raise --n or lower --batch.")
         for name, value, low, high in (("tau", self.tau, 0, None), ("lr", self.lr, 0, None),
-                                       ("channel_a", self.channel_a, 0, 1), ("binary_ones", self.binary_ones, 0, self.dim_in),
-                                       ("jitter_dropout", self.jitter_dropout, -1e-300, 1),
-                                       ("binary_flip", self.binary_flip, -1e-300, 1)):
+                                       ("channel_a", self.channel_a, 0, 1),
+                                       ("binary_ones", self.binary_ones, 0, self.dim_in)):
             if not (np.isfinite(value) and (low is None or value > low) and (high is None or value < high)):
                 raise GaussAuditError(f"{name} must be a number in ({low if low is not None else '-inf'}, "
                                       f"{high if high is not None else 'inf'}); got {value!r}.")
+        for name in ("jitter_dropout", "binary_flip"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and 0 <= value < 1):
+                raise GaussAuditError(f"{name} must be a probability in [0, 1); got {value!r}.")
         for name in ("jitter_noise_std", "jitter_log_scale_std", "gmm_mean_scale"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
