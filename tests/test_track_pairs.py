@@ -160,3 +160,46 @@ def test_bad_input_exits_2_with_one_line(run, extra, says):
     assert rc == 2 and out == "", (out, err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert says in err, err
+
+
+def test_along_infonce_training_alignment_plateaus_while_uniformity_improves(tmp_path):
+    """The paper's Assumption 1 on a real InfoNCE run: the linear Laplace encoder of
+    ``reproduce synthetic`` (quick size), held-out positive pairs saved after epochs
+    0, 1, 2, 5, 10 and 20, read back by ``track --pairs``."""
+    torch = pytest.importorskip("torch")
+    from gaussaudit.reproduce import synthetic as S
+
+    settings = S.SyntheticSettings.quick(inputs=("laplace",))
+    saved = (0, 1, 2, 5, 10, 20)
+    with S._Deterministic(torch, 1):
+        data = S._data("laplace", settings)
+        torch.manual_seed(data.torch_seed)
+        generator = torch.Generator().manual_seed(data.torch_seed)
+        model = S._encoder(torch, "linear", settings.dim_in, settings.dim_out)
+        optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
+        x, labels = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+        first, second = S.positive_views(torch, data.law, settings, torch.from_numpy(data.x_audit),
+                                         torch.from_numpy(data.y_audit), torch.Generator().manual_seed(0))
+        for epoch in range(saved[-1] + 1):
+            if epoch in saved:
+                save_npy(tmp_path / "run" / f"epoch_{epoch}" / "view1.npy", S._embed(torch, model, first))
+                save_npy(tmp_path / "run" / f"epoch_{epoch}" / "view2.npy", S._embed(torch, model, second))
+            order = torch.randperm(len(x), generator=generator)
+            for start in range(0, len(x) - settings.batch + 1, settings.batch):
+                idx = order[start : start + settings.batch]
+                a, b = S.positive_views(torch, data.law, settings, x[idx], labels[idx], generator)
+                loss = S.infonce(torch, model(a), model(b), settings.tau)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    [(rc, out, err)] = run_cli_many([["track", tmp_path / "run", "--pairs", "view1.npy", "view2.npy",
+                                      "--sample", "0", "--json", "-"]])
+    assert rc == 0, err
+    points = json.loads(out)["points"]
+    assert [p["step"] for p in points] == list(saved)
+    alignment = [p["pairs"]["alignment"] for p in points]
+    phi = [p["pairs"]["uniformity"] for p in points]
+    reference = points[0]["pairs"]["uniformity_reference"]
+    assert max(alignment) - min(alignment) < 0.01  # the augmentation caps it: flat from init on
+    assert all(later < earlier for earlier, later in zip(phi, phi[1:]))  # uniformity improves at every saved epoch
+    assert phi[0] - phi[-1] > 0.1 and phi[-1] > reference  # towards, not past, uniform rows on the sphere
