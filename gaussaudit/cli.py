@@ -1113,7 +1113,7 @@ def _file_prefixes(labels) -> list[str]:
 @app.command()
 def extract(
     model: str = typer.Option(..., "--model", "-m", help="An open_clip architecture (e.g. ViT-B-32; see open_clip.list_models()), simclr-resnet18 / simclr-resnet50, a supervised torchvision classifier (resnet18, resnet34, resnet50, densenet121: the penultimate layer), dino-vits16/vits8/vitb16/vitb8, or a local text encoder st:FOLDER / hf:FOLDER (with --texts).", show_default=False),
-    data: Optional[str] = typer.Option(None, "--data", "-d", metavar="DIR", help="Folder of images (jpg, jpeg, png, webp, bmp, gif, tiff), read recursively in sorted order."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", metavar="DIR", help="Folder of images (jpg, jpeg, png, webp, bmp, gif, tiff), read recursively in sorted order; or webdataset tar shards (img2dataset's format): 'shards/{00000..00009}.tar', a glob, one .tar, or a folder of .tar files. Each tar is a shard for --resume."),
     out: Optional[str] = typer.Option(None, "--out", "-o", metavar="OUT", help="Output: .parquet (columns path, embedding) or .npy (+ sidecar OUT.json listing the paths). Default: DIR.embeddings.parquet beside the image folder (FILE.embeddings.parquet beside --texts).", show_default=False),
     pretrained: Optional[str] = typer.Option(None, "--pretrained", metavar="TAG", help="open_clip pretrained tag (open_clip.list_pretrained()); fetched from open_clip's hub."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", metavar="PATH", help="Local checkpoint file: an open_clip state dict/checkpoint, or a SimCLR checkpoint (any common layout)."),
@@ -1130,6 +1130,7 @@ def extract(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     strict: bool = typer.Option(False, "--strict", help="Fail at the first unreadable image instead of skipping and listing it."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="Accept a checkpoint whose backbone has weights the model has no place for (a deeper network's); by default an error."),
+    layout: str = typer.Option("file", "--layout", metavar="file|clip-retrieval", help="file: OUT is one .parquet or .npy file. clip-retrieval: OUT is a folder as clip-retrieval writes it: img_emb/img_emb_0.npy (or text_emb/text_emb_0.npy) of float16 rows, each L2-normalised, and metadata/metadata_0.parquet (image_path, caption) in row order; embedding-reader, autofaiss and gaussaudit scan read it."),
     run_scan: bool = typer.Option(False, "--scan", help="Run the Gaussianity audit (gaussaudit scan) on the result straight away."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
@@ -1141,6 +1142,7 @@ def extract(
       gaussaudit extract -m ViT-B-32 --checkpoint vit_b32.pt --data imgs/ --out emb.npy
       gaussaudit extract -m simclr-resnet50 --checkpoint simclr.ckpt --data imgs/
       gaussaudit extract -m ViT-B-32 --checkpoint vit_b32.pt --texts captions.txt
+      gaussaudit extract -m ViT-B-32 --checkpoint vit_b32.pt --data 'shards/{00000..00009}.tar' --layout clip-retrieval --out emb/
       gaussaudit extract ... --resume   # after an interruption: finished shards are kept
     """
     from gaussaudit.extract.api import ExtractConfig
@@ -1153,6 +1155,7 @@ def extract(
             checkpoint=checkpoint,
             head=head, device=device, precision=precision, batch_size=batch_size, workers=workers, limit=limit,
             shard_size=shard_size, resume=resume, overwrite=overwrite, strict=strict, allow_partial=allow_partial,
+            layout=layout,
         )
         config = config.validated()
         if not quiet and out is None:

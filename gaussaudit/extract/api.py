@@ -21,23 +21,40 @@ from gaussaudit.extract.inputs import (
     texts_fingerprint,
 )
 from gaussaudit.extract.models import check_model_name, check_model_request, load_model, needs_open_clip
+from gaussaudit.extract.webdataset import WebDatasetImages, index_shards, is_webdataset_spec
 from gaussaudit.io.extract_store import ExtractStore, read_texts
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+#: Output layouts: one file (.parquet or .npy), or clip-retrieval's folder
+#: (img_emb/img_emb_0.npy or text_emb/text_emb_0.npy, metadata/metadata_0.parquet).
+LAYOUTS = ("file", "clip-retrieval")
 
 #: Inputs per shard: a killed run loses at most this many, and --resume skips
 #: every finished shard. ~40 s of a GPU's work at 256 images/s, a few minutes on a CPU.
 DEFAULT_SHARD_SIZE = 10_000
 
 
-def default_output(data: str | None, texts: str | None) -> Path:
-    """Where ``extract`` writes without ``--out``: beside its input, named after it.
+def default_output(data: str | None, texts: str | None, layout: str = "file") -> Path:
+    """Where ``extract`` writes without ``--out``: beside its input, named after it
+    (a folder ``….embeddings`` for the clip-retrieval layout).
 
     Examples
     --------
     >>> str(default_output("photos/", None)), str(default_output(None, "data/captions.txt"))
     ('photos.embeddings.parquet', 'data/captions.embeddings.parquet')
+    >>> str(default_output("shards/{000..009}.tar", None)), str(default_output("x/one.tar", None, "clip-retrieval"))
+    ('shards.embeddings.parquet', 'x/one.embeddings')
     """
+    if layout == "clip-retrieval":
+        return default_output(data, texts).with_suffix("")
+    if data is not None and not Path(data).is_dir():
+        from gaussaudit.extract.webdataset import is_webdataset_spec
+
+        if is_webdataset_spec(data):
+            if str(data).lower().endswith(".tar") and "{" not in str(data) and not (set("*?[") & set(str(data))):
+                single = Path(data)
+                return single.with_name(f"{single.stem}.embeddings.parquet")
+            data = str(Path(data).parent)  # shards/{…}.tar, shards/*.tar: named after their folder
     if data is not None:
         folder = Path(data)
         if folder.name in ("", ".", ".."):  # "." or "..": name it after the folder it means
@@ -65,7 +82,9 @@ class ExtractConfig:
         (:func:`default_output`): ``DIR.embeddings.parquet`` beside the image
         folder, ``FILE.embeddings.parquet`` beside the captions file.
     data : path, optional
-        Folder of images, read recursively in sorted order.
+        Folder of images, read recursively in sorted order; or webdataset tar
+        shards (``shards/{00000..00009}.tar``, a glob, one ``.tar``, or a
+        folder of ``.tar`` files), each tar a shard of the run.
     texts : path, optional
         Texts to embed instead of images (CLIP's text tower, or a text
         encoder): a ``.txt`` file (one a line), ``.jsonl`` (a field of each
@@ -100,6 +119,9 @@ class ExtractConfig:
     allow_partial : bool
         Accept a checkpoint whose backbone has weights the model has no place
         for (a deeper network's); by default an error.
+    layout : {"file", "clip-retrieval"}
+        ``file``: OUT is one .parquet or .npy file. ``clip-retrieval``: OUT is a
+        folder laid out as clip-retrieval writes it (float16 rows, L2-normalised).
     """
 
     model: str | None = None
@@ -120,6 +142,7 @@ class ExtractConfig:
     overwrite: bool = False
     strict: bool = False
     allow_partial: bool = False
+    layout: str = "file"
 
     def validated(self) -> "ExtractConfig":
         if not self.model:
@@ -133,8 +156,9 @@ class ExtractConfig:
         if self.text_column is not None and self.texts is None:
             raise GaussAuditError(f"{option_name('text_column')} picks the field of {option_name('texts')}; "
                                   "no texts were given.")
+        check_choice("layout", self.layout, LAYOUTS)
         if not self.out:
-            return replace(self, out=str(default_output(self.data, self.texts))).validated()
+            return replace(self, out=str(default_output(self.data, self.texts, self.layout))).validated()
         device = self.device.strip().lower()
         if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
             raise GaussAuditError(f"{option_name('device')} must be auto, cpu, cuda or cuda:N; got '{self.device}'.")
@@ -242,7 +266,7 @@ def extract(config: ExtractConfig | None = None, *, progress: ExtractProgress | 
     check_model_request(config.model, pretrained=config.pretrained, checkpoint=config.checkpoint,
                         head=config.head, modality=config.modality)
     key_column = "text" if config.modality == "text" else "path"
-    store = ExtractStore(config.out, key_column=key_column, overwrite=config.overwrite)
+    store = ExtractStore(config.out, key_column=key_column, overwrite=config.overwrite, layout=config.layout)
     with store.lock() as stale:
         result = _extract_locked(config, store, key_column, progress)
     if stale:
@@ -255,11 +279,22 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
     """The run, while this process holds OUT's lock."""
     store.check_targets(resume=config.resume)
 
-    if config.modality == "image":
+    wds_index = None
+    if config.modality == "image" and is_webdataset_spec(config.data):
+        # Each tar is one shard: the unit a killed run loses and --resume skips.
+        wds_index = index_shards(config.data, limit=config.limit, captions=config.layout == "clip-retrieval")
+        keys = wds_index.keys
+        fingerprint = wds_index.fingerprint()
+        unit = "images"
+    elif config.modality == "image":
         keys = find_images(config.data, limit=config.limit)
         fingerprint = images_fingerprint(config.data, keys)
         unit = "images"
     else:
+        if str(config.texts).lower().endswith(".tar") or "{" in str(config.texts):
+            raise GaussAuditError(f"{config.texts}: {option_name('texts')} takes a .txt, .jsonl or .parquet file; "
+                                  f"the captions of webdataset tars are not embedded (their images are, with "
+                                  f"{option_name('data')}).")
         keys = read_texts(config.texts, config.text_column)[: config.limit]
         if not keys:
             raise GaussAuditError(f"{config.texts}: holds no captions (every line is blank).")
@@ -283,8 +318,13 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
     # (The checkpoint's path may change; its hash may not. Batch size, workers
     # and device do not change the embeddings beyond rounding.)
     settings = {k: v for k, v in described.items() if k != "checkpoint"}
-    settings.update(precision=precision, inputs_sha256=fingerprint, n_items=len(keys), shard_size=config.shard_size)
-    shards = runner.shard_ranges(len(keys), config.shard_size)
+    if wds_index is not None:
+        settings.update(precision=precision, inputs_sha256=fingerprint, n_items=len(keys), shard_size="per tar")
+        shards = wds_index.ranges
+    else:
+        settings.update(precision=precision, inputs_sha256=fingerprint, n_items=len(keys),
+                        shard_size=config.shard_size)
+        shards = runner.shard_ranges(len(keys), config.shard_size)
     done = store.open_parts({"settings": settings, "n_shards": len(shards)}, resume=config.resume)
     todo = [(index, positions) for index, positions in enumerate(shards) if index not in done]
     plan = ExtractPlan(
@@ -292,7 +332,9 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
         unit=unit, n_items=len(keys), n_shards=len(shards), shards_done=len(shards) - len(todo),
         items_done=len(keys) - sum(len(p) for _, p in todo), out=store.out,
     )
-    if config.modality == "image":
+    if wds_index is not None:
+        dataset, collate = WebDatasetImages(wds_index, loaded.preprocess), Collate()
+    elif config.modality == "image":
         dataset, collate = ImageFolderDataset(config.data, keys, loaded.preprocess), Collate()
     else:
         dataset, collate = TextDataset(keys), Collate(prepare=loaded.preprocess)
@@ -320,7 +362,11 @@ def _extract_locked(config: ExtractConfig, store: ExtractStore, key_column: str,
         "source": str(config.data if config.modality == "image" else config.texts),
         "key": key_column,
     }
-    assembled = store.assemble(len(shards), metadata)
+    if wds_index is not None:
+        metadata["shards"] = len(shards)
+    if config.layout != "file":
+        metadata["layout"] = config.layout
+    assembled = store.assemble(len(shards), metadata, captions=wds_index.captions if wds_index is not None else None)
     store.remove_parts()
     return ExtractResult(
         plan=plan, out=assembled.out, sidecar=assembled.sidecar, rows=assembled.rows, dim=assembled.dim,

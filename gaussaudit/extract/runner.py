@@ -9,6 +9,7 @@ written (atomically) the moment its last batch is done.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import time
@@ -118,7 +119,8 @@ def encode_shards(
     length=None,
 ) -> tuple[int, float]:
     """Encode the inputs of ``shards`` (``(index, positions)`` pairs, shard ``i``
-    holding positions ``i*shard_size …``) and write each shard as it completes.
+    holding consecutive positions: ``i*shard_size …`` for a folder, one tar's
+    samples for webdataset input) and write each shard as it completes.
 
     Returns ``(items processed, seconds)`` — seconds from the first batch
     requested to the last shard written, so data loading counts.
@@ -132,6 +134,19 @@ def encode_shards(
     """
     if not shards:
         return 0, 0.0
+    # A shard without inputs (a tar with no images) is finished as it stands.
+    for index, positions in shards:
+        if not len(positions):
+            store.write_shard(index, [], np.empty((0, 1), dtype=np.float32), [])
+            if progress is not None:
+                progress.shard_written(index)
+    shards = [(index, positions) for index, positions in shards if len(positions)]
+    if not shards:
+        return 0, 0.0
+    # Shards are consecutive blocks of positions, of any sizes (one a tar for
+    # webdataset input): a batch's shard is the last one starting at or before it.
+    starts = [positions.start for _, positions in shards]
+    indices = [index for index, _ in shards]
     try:
         module = loaded.module.to(device)
     except Exception as exc:
@@ -168,7 +183,7 @@ def encode_shards(
         with torch.inference_mode():
             for batch in loader:
                 batch: Batch
-                current = open_shards[batch.positions[0] // shard_size]
+                current = open_shards[indices[bisect.bisect_right(starts, batch.positions[0]) - 1]]
                 if batch.failed and strict:
                     position, reason = batch.failed[0]
                     raise GaussAuditError(

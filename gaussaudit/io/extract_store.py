@@ -3,7 +3,11 @@
 The result is OUT: a ``.parquet`` file (a key column, ``path`` or ``text``, and
 ``embedding`` as fixed_size_list<float32>, with the model, weights and
 preprocessing in the file's metadata) or a ``.npy`` matrix with a JSON sidecar
-``OUT.json`` holding the keys in row order and the same metadata.
+``OUT.json`` holding the keys in row order and the same metadata. With
+``layout="clip-retrieval"`` OUT is a folder as clip-retrieval writes it:
+``img_emb/img_emb_0.npy`` (or ``text_emb/text_emb_0.npy``) of float16,
+L2-normalised rows and ``metadata/metadata_0.parquet`` (``image_path``,
+``caption``) in row order.
 
 While a run goes, finished blocks of inputs ("shards") are written atomically to
 the folder ``OUT.parts/`` beside a manifest of the settings that produced them.
@@ -201,17 +205,52 @@ class ExtractStore:
         Allow replacing an existing OUT (and sidecar).
     """
 
-    def __init__(self, out: str | os.PathLike, key_column: str = "path", overwrite: bool = False) -> None:
+    def __init__(self, out: str | os.PathLike, key_column: str = "path", overwrite: bool = False,
+                 layout: str = "file") -> None:
         self.out = Path(out)
+        self.key_column = key_column
+        self.overwrite = overwrite
+        self.parts = parts_path(self.out)
+        self.layout = layout
+        if layout == "clip-retrieval":
+            # OUT is a folder: img_emb/ (or text_emb/) and metadata/, as clip-retrieval writes them.
+            self.format = "clip-retrieval"
+            self.sidecar = None
+            if self.out.suffix.lower() in OUTPUT_SUFFIXES:
+                raise GaussAuditError(f"{self.out}: {option_set('layout', 'clip-retrieval')} writes a folder "
+                                      f"(img_emb/, metadata/); give {option_name('out')} a folder name, not a "
+                                      f"{self.out.suffix} file.")
+            return
         self.format = self.out.suffix.lower()
         if self.format not in OUTPUT_SUFFIXES:
             raise GaussAuditError(
                 f"{self.out}: {option_name('out')} must end in .parquet or .npy (got '{self.out.suffix or '(none)'}')."
             )
-        self.key_column = key_column
-        self.overwrite = overwrite
-        self.parts = parts_path(self.out)
         self.sidecar = sidecar_path(self.out) if self.format == ".npy" else None
+
+    @property
+    def clip_retrieval_files(self) -> tuple[Path, Path]:
+        """The embeddings and metadata files of a clip-retrieval layout."""
+        sub = "text_emb" if self.key_column == "text" else "img_emb"
+        return self.out / sub / f"{sub}_0.npy", self.out / "metadata" / "metadata_0.parquet"
+
+    def _targets(self) -> list[Path]:
+        if self.layout == "clip-retrieval":
+            return list(self.clip_retrieval_files)
+        return [t for t in (self.out, self.sidecar) if t is not None]
+
+    def _check_clip_retrieval_targets(self) -> None:
+        if self.out.exists() and not self.out.is_dir():
+            raise GaussAuditError(f"{self.out}: exists and is not a folder; {option_set('layout', 'clip-retrieval')} "
+                                  "writes a folder.")
+        parent = self.out.parent if str(self.out.parent) else Path(".")
+        if not parent.is_dir():
+            raise GaussAuditError(f"{self.out}: the folder {parent} does not exist.")
+        for target in self.clip_retrieval_files:
+            if target.exists() and not self.overwrite:
+                raise GaussAuditError(f"{target}: already exists; pass {option_set('overwrite')} to replace it.")
+            if target.parent.is_dir():
+                check_writable(target, self.overwrite)
 
     # -- before the run -------------------------------------------------------------
 
@@ -272,14 +311,16 @@ class ExtractStore:
         """
         # A run killed while writing OUT or its sidecar left a hidden temporary
         # beside it; under this run's lock no other extract can be writing one.
-        for target in (self.out, self.sidecar):
-            if target is not None:
+        for target in self._targets():
+            if target.parent.is_dir():
                 for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
                     leftover.unlink(missing_ok=True)
         if resume and self._all_shards_done():
             self.overwrite = True  # OUT, if there, is being rebuilt from the same shards
-        for target in (self.out, self.sidecar):
-            if target is not None:
+        if self.layout == "clip-retrieval":
+            self._check_clip_retrieval_targets()
+        else:
+            for target in self._targets():
                 check_writable(target, self.overwrite)
         if self.parts.exists() and not self.parts.is_dir():
             raise GaussAuditError(f"{self.parts}: exists and is not a folder; move it away.")
@@ -445,7 +486,7 @@ class ExtractStore:
 
     # -- after the run --------------------------------------------------------------
 
-    def assemble(self, n_shards: int, metadata: dict) -> AssembledOutput:
+    def assemble(self, n_shards: int, metadata: dict, captions: dict[str, str] | None = None) -> AssembledOutput:
         """Join shards ``0 … n_shards-1`` into OUT, atomically, in input order.
 
         ``metadata`` (JSON-able) goes into the parquet file's metadata or the npy
@@ -478,7 +519,9 @@ class ExtractStore:
             )
         metadata = {**metadata, "rows": rows, "dim": dim, "skipped": [list(s) for s in skipped]}
         try:
-            if self.format == ".parquet":
+            if self.layout == "clip-retrieval":
+                self._assemble_clip_retrieval(n_shards, rows, dim, metadata, captions)
+            elif self.format == ".parquet":
                 self._assemble_parquet(n_shards, dim, metadata)
             else:
                 self._assemble_npy(n_shards, rows, dim, metadata)
@@ -527,6 +570,44 @@ class ExtractStore:
         sidecar = {"schema": SIDECAR_SCHEMA, **metadata, "data_fingerprint": fingerprint, "key": self.key_column,
                    self.key_column + "s": keys}
         write_json_atomic(self.sidecar, sidecar, overwrite=True)
+
+    def _assemble_clip_retrieval(self, n_shards: int, rows: int, dim: int, metadata: dict,
+                                 captions: dict[str, str] | None) -> None:
+        """clip-retrieval's layout: float16 rows, each L2-normalised (as
+        ``clip-retrieval inference`` writes them), and a metadata parquet of
+        ``image_path`` (image keys) and ``caption`` (when known), in row order."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        emb_file, meta_file = self.clip_retrieval_files
+        emb_file.parent.mkdir(parents=True, exist_ok=True)
+        meta_file.parent.mkdir(parents=True, exist_ok=True)
+        keys: list[str] = []
+        with _atomic(emb_file, self.overwrite) as tmp:
+            with open(tmp, "wb") as fh:
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                         "shape": (rows, dim)})
+                for index in range(n_shards):
+                    shard = self.read_shard(index)
+                    if not shard.keys:
+                        continue
+                    values = shard.embeddings.astype(np.float64)
+                    norms = np.linalg.norm(values, axis=1, keepdims=True)
+                    values = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
+                    fh.write(np.ascontiguousarray(values, dtype=np.float16).tobytes())
+                    keys.extend(shard.keys)
+                fh.flush()
+                os.fsync(fh.fileno())
+        if self.key_column == "text":
+            columns = {"caption": pa.array(keys, type=pa.string())}
+        else:
+            columns = {"image_path": pa.array(keys, type=pa.string())}
+            if captions:
+                columns["caption"] = pa.array([captions.get(k) for k in keys], type=pa.string())
+        table = pa.table(columns).replace_schema_metadata(parquet_metadata(metadata))
+        with _atomic(meta_file, self.overwrite) as tmp:
+            pq.write_table(table, tmp)
 
     def remove_parts(self) -> None:
         """Delete ``OUT.parts`` once OUT is written."""

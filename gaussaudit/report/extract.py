@@ -58,11 +58,16 @@ def render_extract_header(plan: ExtractPlan, console: Console) -> None:
 def render_extract_summary(result: ExtractResult, console: Console) -> None:
     """What was written, what was skipped (listed), and the throughput."""
     plan = result.plan
-    if result.sidecar is None:
+    dtype = "float32"
+    if result.metadata.get("layout") == "clip-retrieval":
+        dtype = "float16, L2-normalised"
+        sub = "text_emb" if result.metadata.get("key") == "text" else "img_emb"
+        where = f"clip-retrieval layout: {sub}/{sub}_0.npy, metadata/metadata_0.parquet"
+    elif result.sidecar is None:
         where = f"columns '{result.metadata.get('key', 'path')}', 'embedding'"
     else:
         where = f"{result.metadata.get('key', 'path')}s in {escape(str(result.sidecar))}"
-    console.print(f"wrote {escape(str(result.out))}: {result.rows:,} rows × {result.dim} float32 ({where})")
+    console.print(f"wrote {escape(str(result.out))}: {result.rows:,} rows × {result.dim} {dtype} ({where})")
     if result.skipped:
         n = len(result.skipped)
         console.print(f"skipped {n:,} unreadable {plan.unit if n != 1 else plan.unit[:-1]} (not in the output):")
