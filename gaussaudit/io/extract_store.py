@@ -35,6 +35,7 @@ import numpy as np
 
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.writers import _atomic, check_writable
+from gaussaudit.prep.normalize import l2_normalize
 
 OUTPUT_SUFFIXES = (".parquet", ".npy")
 MANIFEST_SCHEMA = "gaussaudit.extract-parts/1"
@@ -550,26 +551,34 @@ class ExtractStore:
                     ))
 
     def _assemble_npy(self, n_shards: int, rows: int, dim: int, metadata: dict) -> None:
-        keys: list[str] = []
-        # Plain writes, not a memory map: on a full disk a write fails with
-        # ENOSPC (an error we report) where a mapped page dies with SIGBUS.
         with _atomic(self.out, self.overwrite) as tmp:
-            with open(tmp, "wb") as fh:
-                np.lib.format.write_array_header_1_0(
-                    fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                         "shape": (rows, dim)})
-                for index in range(n_shards):
-                    shard = self.read_shard(index)
-                    fh.write(np.ascontiguousarray(shard.embeddings, dtype=np.float32).tobytes())
-                    keys.extend(shard.keys)
-                fh.flush()
-                os.fsync(fh.fileno())
+            keys = self._write_npy_rows(tmp, n_shards, rows, dim, np.float32, lambda embeddings: embeddings)
             fingerprint = npy_fingerprint(tmp)
         # Data first, sidecar last, the sidecar naming the data by fingerprint: a
         # run killed between the two leaves a pair scan recognises as mismatched.
         sidecar = {"schema": SIDECAR_SCHEMA, **metadata, "data_fingerprint": fingerprint, "key": self.key_column,
                    self.key_column + "s": keys}
         write_json_atomic(self.sidecar, sidecar, overwrite=True)
+
+    def _write_npy_rows(self, path, n_shards: int, rows: int, dim: int, dtype, transform) -> list[str]:
+        """Write every shard's ``transform(embeddings)`` as one ``.npy`` of ``dtype``
+        to ``path``, in shard order; returns the row keys in the same order."""
+        keys: list[str] = []
+        # Plain writes, not a memory map: on a full disk a write fails with
+        # ENOSPC (an error we report) where a mapped page dies with SIGBUS.
+        with open(path, "wb") as fh:
+            np.lib.format.write_array_header_1_0(
+                fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                     "shape": (rows, dim)})
+            for index in range(n_shards):
+                shard = self.read_shard(index)
+                if not shard.keys:
+                    continue
+                fh.write(np.ascontiguousarray(transform(shard.embeddings), dtype=dtype).tobytes())
+                keys.extend(shard.keys)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return keys
 
     def _assemble_clip_retrieval(self, n_shards: int, rows: int, dim: int, metadata: dict,
                                  captions: dict[str, str] | None) -> None:
@@ -582,23 +591,8 @@ class ExtractStore:
         emb_file, meta_file = self.clip_retrieval_files
         emb_file.parent.mkdir(parents=True, exist_ok=True)
         meta_file.parent.mkdir(parents=True, exist_ok=True)
-        keys: list[str] = []
         with _atomic(emb_file, self.overwrite) as tmp:
-            with open(tmp, "wb") as fh:
-                np.lib.format.write_array_header_1_0(
-                    fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                         "shape": (rows, dim)})
-                for index in range(n_shards):
-                    shard = self.read_shard(index)
-                    if not shard.keys:
-                        continue
-                    values = shard.embeddings.astype(np.float64)
-                    norms = np.linalg.norm(values, axis=1, keepdims=True)
-                    values = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
-                    fh.write(np.ascontiguousarray(values, dtype=np.float16).tobytes())
-                    keys.extend(shard.keys)
-                fh.flush()
-                os.fsync(fh.fileno())
+            keys = self._write_npy_rows(tmp, n_shards, rows, dim, np.float16, l2_normalize)
         if self.key_column == "text":
             columns = {"caption": pa.array(keys, type=pa.string())}
         else:
