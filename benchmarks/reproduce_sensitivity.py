@@ -23,6 +23,16 @@ def row(label, report):
             f"{c.dp_mean_p:.3g} | {100 * c.dp_pass_fraction:.1f}% | {'✓' if c.verdict.gaussian else '✗'} |")
 
 
+def trained_row(torch, S, kind: str, label: str, **settings) -> str:
+    """Train ``kind``'s InfoNCE encoder with these settings; its audit as a table row."""
+    started = time.perf_counter()
+    config = S.SyntheticSettings(inputs=(kind,), **settings).validated()
+    data = S._data(kind, config)
+    model, losses, _ = S._train_infonce(torch, config, data, kind, audit_along=False)
+    report = S._audit(S._embed(torch, model, data.x_audit), S.EPOCH_AUDIT, config.seed)
+    return row(f"{label} (loss {losses[-1]:.2f}, {time.perf_counter() - started:.0f} s)", report)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ones", default="1,2,5,10,20,51", help="binary ones per row to try")
@@ -51,25 +61,15 @@ def main() -> None:
             print()
             print(header.format(f"binary ones per row (InfoNCE, {args.binary_epochs} epochs)"))
         for ones in [float(v) for v in args.trained_ones.split(",") if v]:
-            started = time.perf_counter()
-            settings = S.SyntheticSettings(seed=args.seed, binary_ones=ones, epochs=args.binary_epochs,
-                                           inputs=("binary",)).validated()
-            data = S._data("binary", settings)
-            model, losses, _ = S._train_infonce(torch, settings, data, "binary", audit_along=False)
-            report = S._audit(S._embed(torch, model, data.x_audit), S.EPOCH_AUDIT, args.seed)
-            print(row(f"{ones:g} (loss {losses[-1]:.2f}, {time.perf_counter() - started:.0f} s)", report), flush=True)
+            print(trained_row(torch, S, "binary", f"{ones:g}", seed=args.seed, binary_ones=ones,
+                              epochs=args.binary_epochs), flush=True)
         if not args.gmm_scales:
             return
         print()
         print(header.format(f"GMM mean scale (InfoNCE, {args.gmm_epochs} epochs)"))
         for scale in [float(v) for v in args.gmm_scales.split(",") if v]:
-            started = time.perf_counter()
-            settings = S.SyntheticSettings(seed=args.seed, gmm_mean_scale=scale, epochs=args.gmm_epochs,
-                                           inputs=("gmm",)).validated()
-            data = S._data("gmm", settings)
-            model, losses, _ = S._train_infonce(torch, settings, data, "gmm", audit_along=False)
-            report = S._audit(S._embed(torch, model, data.x_audit), S.EPOCH_AUDIT, args.seed)
-            print(row(f"{scale:g} (loss {losses[-1]:.2f}, {time.perf_counter() - started:.0f} s)", report), flush=True)
+            print(trained_row(torch, S, "gmm", f"{scale:g}", seed=args.seed, gmm_mean_scale=scale,
+                              epochs=args.gmm_epochs), flush=True)
 
 
 if __name__ == "__main__":
