@@ -99,9 +99,11 @@ def render_terminal_reproduce(result: SyntheticResult, console: Console | None =
     passing = [kind for kind in s.inputs if result.run(kind, "supervised").report.verdict.gaussian]
     notes = []
     if "laplace" in passing and s.encoder == "linear":
+        init_passes = result.run("laplace", "init").report.verdict.gaussian
         notes.append("the supervised baseline passes for laplace: a linear encoder's outputs are weighted sums of "
                      "the input's independent coordinates, close to Gaussian by the central limit theorem whatever "
-                     "the training (init passes too), so this input cannot show the paper's contrast.")
+                     f"the training{' (init passes too)' if init_passes else ''}, so this input cannot show the "
+                     "paper's contrast.")
     others = [kind for kind in passing if not (kind == "laplace" and s.encoder == "linear")]
     short = any(s.n_for(kind) < TRAIN_ROWS[kind] or s.epochs_for(kind) < EPOCHS[kind] for kind in s.inputs)
     if others:
