@@ -16,6 +16,7 @@ from gaussaudit.config import AuditConfig, configured
 from gaussaudit.errors import GaussAuditError, option_name, option_set
 from gaussaudit.io.sources import source_label
 from gaussaudit.io.validation import finite_rows
+from gaussaudit.prep.normalize import l2_normalize
 from gaussaudit.stats.gaussian_model import DEFAULT_RTOL, CovarianceState, GaussianModel, model_from_state
 
 MODEL_SCHEMA = "gaussaudit.gaussian-model/1"
@@ -44,10 +45,7 @@ class FittedModel:
 
 def _prepared(chunk: np.ndarray, normalize: bool) -> np.ndarray:
     rows = np.asarray(chunk, dtype=np.float64)
-    if normalize:
-        norms = np.linalg.norm(rows, axis=1, keepdims=True)
-        rows = np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
-    return rows
+    return l2_normalize(rows) if normalize else rows
 
 
 def _rows(dataset, normalize: bool, drop_nonfinite: bool) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
