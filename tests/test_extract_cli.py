@@ -215,7 +215,8 @@ def error_paths(tmp_path_factory, image_folder, simclr_checkpoints, captions_fil
     root = tmp_path_factory.mktemp("errors")
     (root / "empty" / "deeper").mkdir(parents=True)
     (root / "empty" / "deeper" / "readme.txt").write_text("no images here")
-    (root / "garbage.pt").write_bytes(os.urandom(4096))
+    # opens like a pickle (0x80, protocol 2) and then is noise, as one random file in 256 does
+    (root / "garbage.pt").write_bytes(b"\x80\x02" + np.random.default_rng(0).bytes(4094))
     _torch.save(projection_head_state("projector.", 0), root / "head_only.pt")
     (root / "existing.parquet").write_bytes(b"precious")
     return {"root": root, "images": image_folder, "empty": root / "empty", "garbage": root / "garbage.pt",

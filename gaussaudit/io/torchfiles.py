@@ -12,13 +12,13 @@ NOT_TORCH_FILE = ("Unsupported operand", "invalid load key", "PytorchStreamReade
 
 def _looks_like_a_pickle(path) -> bool:
     """torch.save's zip archive, or a pickle (protocol 2 or later): a file torch
-    refused for what it holds, not one it could not parse."""
+    refused for what it holds, not one it could not parse (PROTO 0x80 and a protocol torch writes)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(2)
     except OSError:
         return False
-    return head == b"PK" or head[:1] == b"\x80"
+    return head == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
 
 
 def refused_objects(path, exc: Exception) -> str | None:
@@ -26,6 +26,10 @@ def refused_objects(path, exc: Exception) -> str | None:
     objects whose unpickling could run code: the objects named (" (os.system)")
     or ""; None when the refusal is of another kind (a damaged or foreign file)."""
     text = str(exc)
+    if is_foreign_file(exc):
+        # random bytes opening with 0x80 parse as a pickle until a byte that is no opcode:
+        # torch then says both "Weights only load failed" and "Unsupported operand"
+        return None
     if ("Weights only load failed" in text or "Unsupported global" in text) and _looks_like_a_pickle(path):
         named = re.search(r"GLOBAL ([\w.]+)", text)
         return f" ({named.group(1)})" if named else ""
