@@ -162,8 +162,8 @@ def pretrained_tags(name: str) -> list[str]:
 
 def check_model_name(name: str) -> None:
     """Fail on an unknown model, suggesting the nearest known names."""
-    if is_text_model(name):
-        return
+    if is_text_model(name) or name in CHECKPOINT_MODELS:
+        return  # without importing open_clip (seconds, with its transformers) to list its names
     names = known_models()
     if name in names:
         return
