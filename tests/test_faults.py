@@ -17,7 +17,7 @@ from gaussaudit.extract import extract
 #: Kill points: (where, which). "advance": after that many images were
 #: processed; "shard": just before shard N is renamed into place; "assemble":
 #: just before OUT is.
-KILLS = ([("advance", int(k)) for k in np.random.default_rng(2026).choice(np.arange(1, 24), 6, replace=False)]
+KILLS = ([("advance", int(k)) for k in np.random.default_rng(2026).choice(np.arange(1, 24), 3, replace=False)]
          + [("shard", 0), ("shard", 5), ("shard", 7), ("assemble", 0)])
 SETTINGS = dict(batch_size=2, shard_size=3, workers=0)  # 24 images: 8 shards
 

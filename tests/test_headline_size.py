@@ -29,8 +29,13 @@ import bench_size_power as bench  # noqa: E402
 ALPHA = 0.05
 #: Replicates of a Gaussian n = 200 size cell (and of the band coverage, from the same audits).
 SIZE_REPS = 400
-#: Replicates of the costlier cells (sphere-uniform at n = 2000; the joint tests).
+#: Replicates of the costlier cells (the joint tests).
 REPS = 200
+#: Replicates of the cells whose rows arrive normalised (sphere-uniform; pre-normalised
+#: Gaussian): every surrogate refits the projected normal by EM, 0.7-1.5 s a replicate here.
+#: 100 still catch the 93-100 % rejections of the test before the EM fit, and the
+#: benchmark's 500 a cell measure the rate (docs/size-and-power.md).
+EM_REPS = 100
 #: Replicates of a power cell.
 POWER_REPS = 40
 FAST = dict(projections=16, pca_projections=0, mv_sample=0)
@@ -76,13 +81,13 @@ def gaussian_cell(cov: str, d: int, n: int = 200) -> dict[str, int]:
 def sphere_cell(d: int = 16, n: int = 2000) -> dict[str, int]:
     """Rows uniform on the sphere (normalised N(0, I)): the normalised null holds."""
     out = dict(normalised=0, paper=0, rayleigh=0)
-    for r in range(REPS):
+    for r in range(EM_REPS):
         rep = audit(sphere(n, d, r), seed=r, **FAST)
         assert set(rep.tests) == {"normalised"}  # unit rows: there are no raw rows to ask about
         out["normalised"] += not rep.tests["normalised"].gaussian
         out["paper"] += not rep.verdict.gaussian
         out["rayleigh"] += rep.uniformity.rayleigh_p <= ALPHA
-    print(f"\n[sphere] d={d} n={n}: " + ", ".join(f"{k} {v}/{REPS} = {v / REPS:.3f}"
+    print(f"\n[sphere] d={d} n={n}: " + ", ".join(f"{k} {v}/{EM_REPS} = {v / EM_REPS:.3f}"
                                                  for k, v in out.items()))
     return out
 
@@ -121,8 +126,8 @@ def test_sphere_uniform_passes_normalised_test_but_not_the_paper_rule():
     coordinate normal?", not "is this what normalised Gaussian data look
     like?"."""
     cell = sphere_cell()
-    assert_rate(cell["normalised"], REPS, ALPHA, "normalised test on sphere-uniform rows, d=16 n=2000")
-    assert cell["paper"] >= 0.9 * REPS, f"paper rule rejected only {cell['paper']}/{REPS}"
+    assert_rate(cell["normalised"], EM_REPS, ALPHA, "normalised test on sphere-uniform rows, d=16 n=2000")
+    assert cell["paper"] >= 0.9 * EM_REPS, f"paper rule rejected only {cell['paper']}/{EM_REPS}"
 
 
 @lru_cache(maxsize=None)
@@ -130,23 +135,23 @@ def prenormalised_cell(cov: str, d: int, n: int) -> int:
     """Rejections of the normalised test when the Gaussian rows arrive already
     L2-normalised (its null is then fitted to the directions by EM)."""
     k = 0
-    for r in range(REPS):
+    for r in range(EM_REPS):
         rep = audit(bench.unit_rows(gaussian(cov, n, d, r)), seed=r, **FAST)
         assert set(rep.tests) == {"normalised"} and rep.calibration.prenormalised
         k += not rep.test.gaussian
-    print(f"\n[prenormalised] {cov} d={d} n={n}: normalised {k}/{REPS} = {k / REPS:.3f}")
+    print(f"\n[prenormalised] {cov} d={d} n={n}: normalised {k}/{EM_REPS} = {k / EM_REPS:.3f}")
     return k
 
 
 @pytest.mark.parametrize("cov,d,n", [("aniso", 8, 2000), ("aniso", 32, 200)])
 def test_size_on_rows_that_arrive_normalised(cov, d, n):
     """Before the EM fit, Gaussian directions that arrived normalised failed 93-100 % of the time."""
-    assert_rate(prenormalised_cell(cov, d, n), REPS, ALPHA, f"normalised test on pre-normalised {cov} d={d} n={n}")
+    assert_rate(prenormalised_cell(cov, d, n), EM_REPS, ALPHA, f"normalised test on pre-normalised {cov} d={d} n={n}")
 
 
 def test_rayleigh_size_on_sphere_uniform_rows():
     k = sphere_cell()["rayleigh"]
-    assert_rate(k, REPS, ALPHA, "Rayleigh test on sphere-uniform rows, d=16 n=2000")
+    assert_rate(k, EM_REPS, ALPHA, "Rayleigh test on sphere-uniform rows, d=16 n=2000")
 
 
 def _laplace(r):
