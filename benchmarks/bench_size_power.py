@@ -379,11 +379,29 @@ def source_state() -> str:
     return f"commit {commit}"
 
 
+#: The three questions of a size cell, in the table's order.
+QUESTIONS = ("raw", "normalised", "prenormalised")
+SIZE_HEADER = ["cov", "d", "n", "raw k/R", "raw rate", "raw 95% CI", "in", "norm k/R", "norm rate", "norm 95% CI",
+               "in", "pre-norm k/R", "pre-norm rate", "pre-norm 95% CI", "in"]
+
+
 def _replicates(counts: dict) -> int:
     return max(v.n for v in counts.values() if isinstance(v, Count))
 
 
-def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str) -> str:
+def _flagged_rates(size: list[tuple[Cell, dict]]) -> str:
+    """One sentence: how many size rates exclude ALPHA, on which side, against what chance gives."""
+    rates = [(c, q, v[q]) for c, v in size for q in QUESTIONS if v[q].n]
+    out = [(c, q, k) for c, q, k in rates if not k.covers()]
+    side = lambda test: ", ".join(f"{q} {c.kind} d = {c.d}, n = {c.n} ({k.rate:.3f})"  # noqa: E731
+                                  for c, q, k in out if test(k.rate)) or "none"
+    return (f"**Rates that exclude 0.05:** {len(out)} of {len(rates)} (about {len(rates) / 20:.1f} would by chance "
+            f"alone if every size were exactly 0.05). Below 0.05 (conservative): {side(lambda r: r < ALPHA)}. "
+            f"Above 0.05: {side(lambda r: r > ALPHA)}.")
+
+
+def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str,
+           extended: dict[Cell, dict] | None = None) -> str:
     by = lambda s: [(c, v) for c, v in results.items() if c.section == s]  # noqa: E731
     cmd = " ".join(["python benchmarks/bench_size_power.py", *sys.argv[1:]])
     parts = [
@@ -408,8 +426,7 @@ def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str)
     if size:
         rows = []
         for c, v in size:
-            rows.append([c.kind, c.d, c.n, *v["raw"].size_cells(), *v["normalised"].size_cells(),
-                         *v["prenormalised"].size_cells()])
+            rows.append([c.kind, c.d, c.n, *(cell for q in QUESTIONS for cell in v[q].size_cells())])
         parts += [
             "", "## Size of the headline tests", "",
             "H0 true in every row. *raw*: the raw test (H0: rows iid N(μ, Σ)); *normalised*: the normalised test "
@@ -418,9 +435,15 @@ def render(results: dict[Cell, dict], args, seconds: float, state: str, fp: str)
             "sphere, so the raw rows are gone: the surrogates' Gaussian is fitted to the directions themselves, "
             "the projected normal by EM, a different null fit whose rate need not equal the *normalised* one). "
             "Columns: rejections/replicates, rate, 95 % interval, 0.05 inside.", "",
-            table(["cov", "d", "n", "raw k/R", "raw rate", "raw 95% CI", "in", "norm k/R", "norm rate", "norm 95% CI",
-                   "in", "pre-norm k/R", "pre-norm rate", "pre-norm 95% CI", "in"], rows),
+            table(SIZE_HEADER, rows), "", _flagged_rates(size),
         ]
+        if extended:
+            parts += [
+                "", "Cells that runs with a larger `--reps` extended (replicates 0, 1, … R−1: the rows above are "
+                "their first replicates):", "",
+                table(SIZE_HEADER, [[c.kind, c.d, c.n, *(cell for q in QUESTIONS for cell in v[q].size_cells())]
+                                    for c, v in extended.items()]),
+            ]
         high = [c for c, v in size if clopper_pearson(v["prenormalised"].k, v["prenormalised"].n)[0] > ALPHA]
         if high:
             parts += [
@@ -569,10 +592,19 @@ def main(argv=None) -> int:
             have += 1
         if have:
             results[cell] = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+    # size cells an earlier run extended past this run's target (--reps on those cells): all their replicates
+    extended = {}
+    for cell in cells:
+        have = 0
+        while cell.section == "size" and cache.get(cell, have) is not None:
+            have += 1
+        if have > target[cell]:
+            extended[cell] = tally(cell.section, [cache.get(cell, r) for r in range(have)])
     short = [f"{c.id} ({_replicates(results[c])}/{target[c]})"
              for c in cells if c in results and _replicates(results[c]) < target[c]]
     missing = [c.id for c in cells if c not in results]
-    text = render(results, args, time.perf_counter() - started, state, f"{fp} (n < d cells: +{row_space_fp})")
+    text = render(results, args, time.perf_counter() - started, state, f"{fp} (n < d cells: +{row_space_fp})",
+                  extended)
     if short or missing:
         text += ("\n**Incomplete grid.** " + (f"Cells with fewer replicates than the {reps} (power {power_reps}) "
                  "asked: " + ", ".join(short) + ". " if short else "")
