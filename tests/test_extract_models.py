@@ -5,7 +5,6 @@ shard, and errors are GaussAuditErrors a user can act on."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
