@@ -439,6 +439,7 @@ def test_checkpoints_that_would_run_code_are_refused_and_never_run(tmp_path):
         message = str(info.value)
         assert "was not loaded" in message and "could run code" in message, message
         assert not message.rstrip().endswith("weights_only=False") and "will likely succeed" not in message
+        assert "system" in message, message  # the callable that would have run is named
     assert not marker.exists()
 
 

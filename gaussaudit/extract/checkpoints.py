@@ -20,8 +20,6 @@ STATE_DICT_KEYS = (
 )
 
 
-#: Phrases in torch.load's errors that mean "this is not a checkpoint at all".
-
 def sha256_file(path: str | os.PathLike, block: int = 1 << 22) -> str:
     """SHA-256 of a file, read in 4 MB blocks (checkpoints can be gigabytes).
 

@@ -10,15 +10,60 @@ NOT_TORCH_FILE = ("Unsupported operand", "invalid load key", "PytorchStreamReade
                   "not a zip file", "HeaderTooLarge", "Error while deserializing header")
 
 
+def _head(path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2)
+    except OSError:
+        return b""
+
+
 def _looks_like_a_pickle(path) -> bool:
     """torch.save's zip archive, or a pickle (protocol 2 or later): a file torch
     refused for what it holds, not one it could not parse (PROTO 0x80 and a protocol torch writes)."""
+    head = _head(path)
+    return head == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+
+
+def _pickled_globals(path, max_bytes: int = 1 << 26) -> list[str] | None:
+    """The callables a raw pickle file names (GLOBAL / STACK_GLOBAL opcodes), read
+    with ``pickletools`` (which parses opcodes and runs nothing); None when the file
+    does not parse as a pickle to its STOP opcode (random or damaged bytes). Only the
+    first ``max_bytes`` are read: a pickle running past them counts by the names seen."""
+    import io
+    import pickletools
+
+    named, pushed, memo = [], [], {}
+    previous = None  # the string the last opcode pushed, if it pushed one
     try:
         with open(path, "rb") as fh:
-            head = fh.read(2)
+            data = fh.read(max_bytes + 1)
     except OSError:
-        return False
-    return head == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+        return None
+    # from memory, a random length field reads what remains instead of allocating its claim
+    try:
+        for op, arg, _ in pickletools.genops(io.BytesIO(data[:max_bytes])):
+            string = None
+            if op.name == "GLOBAL":
+                named.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":  # protocol 4: module and name are the two strings pushed before
+                named.append(".".join(pushed[-2:]) if len(pushed) >= 2 else "?")
+            elif "UNICODE" in op.name:
+                string = arg
+            elif op.name == "MEMOIZE":  # memo slots numbered by count
+                memo[len(memo)] = previous
+            elif op.name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = previous
+            elif op.name in ("GET", "BINGET", "LONG_BINGET") and isinstance(memo.get(arg), str):
+                string = memo[arg]
+            if string is not None:
+                pushed.append(string)
+            if op.name == "STOP":
+                return named
+            previous = string if op.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT") else previous
+    except ValueError:  # pickletools' word for "not a pickle"
+        pass
+    return (named or None) if len(data) > max_bytes else None
 
 
 def refused_objects(path, exc: Exception) -> str | None:
@@ -27,9 +72,12 @@ def refused_objects(path, exc: Exception) -> str | None:
     or ""; None when the refusal is of another kind (a damaged or foreign file)."""
     text = str(exc)
     if is_foreign_file(exc):
-        # random bytes opening with 0x80 parse as a pickle until a byte that is no opcode:
-        # torch then says both "Weights only load failed" and "Unsupported operand"
-        return None
+        # torch's safe unpickler stops at opcodes it lacks (protocol 4's FRAME, "Unsupported
+        # operand 149") as it does at random bytes opening with 0x80: the file's own opcodes tell them apart
+        if not _looks_like_a_pickle(path) or _head(path) == b"PK":
+            return None
+        named = list(dict.fromkeys(_pickled_globals(path) or ()))
+        return f" ({', '.join(named[:3])})" if named else None
     if ("Weights only load failed" in text or "Unsupported global" in text) and _looks_like_a_pickle(path):
         named = re.search(r"GLOBAL ([\w.]+)", text)
         return f" ({named.group(1)})" if named else ""
