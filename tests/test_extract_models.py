@@ -443,6 +443,19 @@ def test_checkpoints_that_would_run_code_are_refused_and_never_run(tmp_path):
     assert not marker.exists()
 
 
+def test_a_protocol_4_pickle_of_plain_data_is_not_called_code(tmp_path):
+    """torch's safe unpickler stops at protocol 4's FRAME opcode whatever the pickle
+    holds; one naming only callables torch allows (OrderedDict) is not said to run code."""
+    import collections
+    import pickle
+
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(pickle.dumps(collections.OrderedDict(w=[1.0, 2.0]), protocol=4))
+    with pytest.raises(GaussAuditError, match="is not a readable checkpoint") as info:
+        load_model("simclr-resnet18", checkpoint=plain)
+    assert "could run code" not in str(info.value)
+
+
 def test_a_fifo_is_not_a_checkpoint(tmp_path):
     import os
 

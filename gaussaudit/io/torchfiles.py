@@ -66,6 +66,17 @@ def _pickled_globals(path, max_bytes: int = 1 << 26) -> list[str] | None:
     return (named or None) if len(data) > max_bytes else None
 
 
+def _torch_safe_globals() -> set[str]:
+    """The callables torch's weights-only unpickler allows (OrderedDict, tensor rebuilders):
+    naming only these, a pickle torch could not parse is not one that runs code."""
+    try:
+        from torch import _weights_only_unpickler
+
+        return {str(name) for name in _weights_only_unpickler._get_allowed_globals()}
+    except Exception:  # a private API: without it every named callable counts
+        return set()
+
+
 def refused_objects(path, exc: Exception) -> str | None:
     """When ``torch.load(weights_only=True)`` refused ``path`` for holding Python
     objects whose unpickling could run code: the objects named (" (os.system)")
@@ -76,7 +87,7 @@ def refused_objects(path, exc: Exception) -> str | None:
         # operand 149") as it does at random bytes opening with 0x80: the file's own opcodes tell them apart
         if not _looks_like_a_pickle(path) or _head(path) == b"PK":
             return None
-        named = list(dict.fromkeys(_pickled_globals(path) or ()))
+        named = [name for name in dict.fromkeys(_pickled_globals(path) or ()) if name not in _torch_safe_globals()]
         return f" ({', '.join(named[:3])})" if named else None
     if ("Weights only load failed" in text or "Unsupported global" in text) and _looks_like_a_pickle(path):
         named = re.search(r"GLOBAL ([\w.]+)", text)
