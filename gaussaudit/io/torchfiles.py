@@ -18,11 +18,20 @@ def _head(path) -> bytes:
         return b""
 
 
+def _is_raw_pickle(head: bytes) -> bool:
+    """PROTO 0x80 and a protocol torch writes (2-5)."""
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+
+
 def _looks_like_a_pickle(path) -> bool:
-    """torch.save's zip archive, or a pickle (protocol 2 or later): a file torch
-    refused for what it holds, not one it could not parse (PROTO 0x80 and a protocol torch writes)."""
+    """torch.save's zip archive, or a raw pickle: a file torch refused for what
+    it holds, not one it could not parse."""
     head = _head(path)
-    return head == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+    return head == b"PK" or _is_raw_pickle(head)
+
+
+#: Opcodes that store the stack's top in the memo and leave the stack as it was.
+_MEMO_STORES = ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT")
 
 
 def _pickled_globals(path, max_bytes: int = 1 << 26) -> list[str] | None:
@@ -60,7 +69,8 @@ def _pickled_globals(path, max_bytes: int = 1 << 26) -> list[str] | None:
                 pushed.append(string)
             if op.name == "STOP":
                 return named
-            previous = string if op.name not in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT") else previous
+            if op.name not in _MEMO_STORES:
+                previous = string
     except ValueError:  # pickletools' word for "not a pickle"
         pass
     return (named or None) if len(data) > max_bytes else None
@@ -85,7 +95,7 @@ def refused_objects(path, exc: Exception) -> str | None:
     if is_foreign_file(exc):
         # torch's safe unpickler stops at opcodes it lacks (protocol 4's FRAME, "Unsupported
         # operand 149") as it does at random bytes opening with 0x80: the file's own opcodes tell them apart
-        if not _looks_like_a_pickle(path) or _head(path) == b"PK":
+        if not _is_raw_pickle(_head(path)):
             return None
         named = [name for name in dict.fromkeys(_pickled_globals(path) or ()) if name not in _torch_safe_globals()]
         return f" ({', '.join(named[:3])})" if named else None
