@@ -290,7 +290,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
     null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
                                 threads=config.threads, refit=refit, base=base)
     if refit is not None:
-        centres = [refit_centre(null_model, base, directions, config.alpha)] + [s.centre for s in null]
+        centres = [refit_centre(null_model, base, directions)] + [s.centre for s in null]
     tests, bands = {}, {}
     for question in questions:
         stats = [s.views[question] for s in null]
