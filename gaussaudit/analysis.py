@@ -14,7 +14,6 @@ from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.drift import SpectrumSummary, spectrum_summary
 from gaussaudit.stats.headline import (
-    INNER_DRAWS,
     NULLS,
     QUESTIONS,
     GaussianNull,
@@ -23,6 +22,7 @@ from gaussaudit.stats.headline import (
     common_normals,
     data_seed,
     fit_projected_normal,
+    inner_draws,
     monte_carlo_p,
     refit_centre,
     refits_centres,
@@ -286,7 +286,7 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         else:
             def refit(x):
                 return GaussianNull.fit(covariance_basis(x), m)
-        base = common_normals(seed.spawn(1)[0], INNER_DRAWS, null_model.factor.shape[0], m)
+        base = common_normals(seed.spawn(1)[0], inner_draws(m), null_model.factor.shape[0], m)
     null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
                                 threads=config.threads, refit=refit, base=base)
     if refit is not None:

@@ -60,7 +60,7 @@ NULLS = {
 }
 STATISTIC = ("truncated product (tau 0.05) of the D'Agostino-Pearson K^2 of the coordinates and random "
              "projections, each feature's skewness and kurtosis z-scores centred on their mean over the data "
-             "and the surrogates (for the normalised question at d <= 64 with 20+ rows a dimension: on what "
+             "and the surrogates (for the normalised question at d <= 64 with 2+ rows a dimension: on what "
              "each sample's own refitted null expects)")
 _ROWS_PER_BLOCK = 32
 
@@ -116,19 +116,20 @@ def _level_denominator(alpha: float) -> int:
     return Fraction(alpha).limit_denominator(10_000).denominator
 
 
-def row_moments(x: np.ndarray, scale: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def row_moments(x: np.ndarray, scale: np.ndarray | None = None, rows_per_block: int = _ROWS_PER_BLOCK) -> tuple[np.ndarray, ...]:
     """Mean and central moments m2, m3, m4 of each row of ``x`` (d × n), rows
     optionally multiplied column-wise by ``scale`` first.
 
     float32 arithmetic in row blocks, sums in float64, and the float32 centring
     error corrected exactly: these are the surrogates' statistics, so they
     must be cheap, and the data are put through the very same function.
+    Each row's sums are its own, whatever ``rows_per_block`` (memory only).
     """
     d, n = x.shape
     out = np.empty((4, d))
     s32 = None if scale is None else scale.astype(np.float32)
-    for start in range(0, d, _ROWS_PER_BLOCK):
-        block = x[start : start + _ROWS_PER_BLOCK]
+    for start in range(0, d, rows_per_block):
+        block = x[start : start + rows_per_block]
         if s32 is not None:
             block = block * s32
         elif block.dtype != np.float32:
@@ -505,14 +506,18 @@ class Surrogate:
 #: participation ratio, not d), its cost grows like d². Measured at α = 0.05
 #: on anisotropic Gaussians with a mean (500-1,000 replicates), pooled → refit:
 #: d = 8, n = 2,000: 1.3 % → 4.4 %; d = 64, n = 2,000: 3.3 % → 4.3 %; at
-#: d = 32, n = 200 (6 rows a dimension) the refit from so few rows overshot,
-#: 4.2 % → 6.6 %, hence the rows-per-dimension floor.
+#: n = 200 (with :func:`inner_draws`' 80 draws) d = 16: 2.8 % → 4.4 %,
+#: d = 32: 3.2 % → 4.8 %, d = 64 (3 rows a dimension): 1.4 % → 2.4 % (2.7 %
+#: with 320 draws: there the covariance estimate, not the centres, is the limit;
+#: the surrogates drawn from the true Σ gave 5.5 % at d = 16). The 6.6 % once
+#: measured at d = 32, n = 200 came from 8 draws a centre, not from the refit.
+#: Below 2 rows a dimension (not measured) the centring stays pooled.
 REFIT_MAX_DIM = 64
-REFIT_ROWS_PER_DIM = 20
-#: Draws behind each refitted centre. The draws are common to every sample, so
-#: the centres' Monte Carlo error is nearly the same for all of them and cancels
-#: in the comparison; a few suffice.
+REFIT_ROWS_PER_DIM = 2
+#: Draws behind each refitted centre: at least INNER_DRAWS, and at least
+#: REFIT_ROWS rows in all (:func:`inner_draws`).
 INNER_DRAWS = 8
+REFIT_ROWS = 16_000
 #: float32 values of the draws :func:`refit_centre` puts through row_moments at once.
 _REFIT_BLOCK_VALUES = 1 << 20
 
@@ -520,6 +525,23 @@ _REFIT_BLOCK_VALUES = 1 << 20
 def refits_centres(d: int, n: int) -> bool:
     """Whether a sample of n rows in d dimensions gets refitted centres (see REFIT_MAX_DIM)."""
     return d <= REFIT_MAX_DIM and n >= REFIT_ROWS_PER_DIM * d
+
+
+def inner_draws(n: int) -> int:
+    """Draws of n rows behind each refitted centre: INNER_DRAWS, or enough for REFIT_ROWS rows.
+
+    The draws are common to every sample, but the samples' fits differ, and
+    the more so the fewer rows they come from: at small n the centres' Monte
+    Carlo error no longer cancels between samples, and it made the test
+    conservative (anisotropic, d = 16, n = 200, 400 replicates: 8 draws 3.3 %,
+    32 draws 4.3 %, 80 draws 4.5 %).
+
+    Examples
+    --------
+    >>> inner_draws(200), inner_draws(2000), inner_draws(10_000)
+    (80, 8, 8)
+    """
+    return max(INNER_DRAWS, -(-REFIT_ROWS // max(int(n), 1)))
 
 
 def common_normals(seed: np.random.SeedSequence, inner: int, d: int, n: int) -> np.ndarray:
@@ -549,24 +571,23 @@ def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | N
     turned = None if directions is None else directions.astype(np.float32).T
     m = d + (0 if turned is None else turned.shape[0])
     # The draws' normalised coordinates and projections go through row_moments
-    # together, a few draws at a time (about 4 MB), instead of one
-    # view_statistics call each: the same float32 arithmetic row by row (the
-    # centres are bit-identical), without the per-call overhead that was most
-    # of a small audit's time.
+    # together, a group of draws at a time (about 4 MB): the same float32
+    # arithmetic row by row as one view_statistics call a draw (the centres are
+    # bit-identical), without the per-call overhead, which at small n, where
+    # there are many draws, was most of an audit's time.
     group = max(1, min(inner, _REFIT_BLOCK_VALUES // (m * n)))
     z = []
     for first in range(0, inner, group):
-        draws = range(first, min(inner, first + group))
-        rows = np.empty((len(draws), m, n), dtype=np.float32)
-        for j, c in enumerate(draws):
-            x = rows[j, :d]
-            np.matmul(fit.factor, base[c, :k], out=x)
-            x += fit.mean[:, None]
-            norms = np.sqrt(np.einsum("ij,ij->j", x, x, dtype=np.float64))
-            if turned is not None:
-                np.matmul(turned, x, out=rows[j, d:])
-            rows[j] *= (1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        z.append(_dp_from_moments(row_moments(rows.reshape(-1, n)), n)[0].reshape(2, len(draws), m))
+        b = base[first : first + group, :k]
+        rows = np.empty((b.shape[0], m, n), dtype=np.float32)
+        np.matmul(fit.factor, b, out=rows[:, :d])
+        rows[:, :d] += fit.mean[:, None]
+        norms = np.sqrt(np.einsum("cij,cij->cj", rows[:, :d], rows[:, :d], dtype=np.float64))
+        if turned is not None:
+            np.matmul(turned, rows[:, :d], out=rows[:, d:])
+        rows *= (1.0 / np.where(norms > 0, norms, 1.0)).astype(np.float32)[:, None, :]
+        moments = row_moments(rows.reshape(-1, n), rows_per_block=max(_ROWS_PER_BLOCK, (1 << 16) // n))
+        z.append(_dp_from_moments(moments, n)[0].reshape(2, b.shape[0], m))
     return np.concatenate(z, axis=1).mean(axis=1)
 
 
