@@ -191,3 +191,22 @@ def test_energy_and_mahalanobis_size():
                                              for k, v in counts.items()))
     for name, k in counts.items():
         assert_rate(k, REPS, ALPHA, f"size of the {name} test, d=4 n=200")
+
+
+@pytest.mark.parametrize("d,n,projections,inner", [(8, 200, 16, 80), (40, 1000, 7, 16), (5, 300, 0, 8)])
+def test_refit_centre_is_the_mean_of_each_draws_own_statistics(d, n, projections, inner):
+    """The refitted centre batches its draws through row_moments; it must equal,
+    to the last bit, the mean of the normalised z-scores of each draw computed
+    on its own (view_statistics), which is what the size cells above measured."""
+    from gaussaudit.prep.whiten import covariance_basis
+    from gaussaudit.stats.headline import GaussianNull, common_normals, refit_centre, view_statistics
+
+    rng = np.random.default_rng(d)
+    x = (rng.standard_normal((n, d)) @ rng.standard_normal((d, d))).T + 1.0
+    fit = GaussianNull.fit(covariance_basis(x), n)
+    base = common_normals(np.random.SeedSequence(1), inner, fit.factor.shape[0], n)
+    directions = rng.standard_normal((d, projections)) if projections else None
+    k = fit.factor.shape[1]
+    one_by_one = [view_statistics(fit.factor @ base[c, :k] + fit.mean[:, None], directions,
+                                  questions=("normalised",))[0]["normalised"].z for c in range(inner)]
+    np.testing.assert_array_equal(refit_centre(fit, base, directions), np.mean(one_by_one, axis=0))
