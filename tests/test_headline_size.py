@@ -197,9 +197,9 @@ def test_energy_and_mahalanobis_size():
 def test_refit_centre_is_the_mean_of_each_draws_own_statistics(d, n, projections, inner):
     """The refitted centre batches its draws through row_moments; it must equal,
     to the last bit, the mean of the normalised z-scores of each draw computed
-    on its own (view_statistics), which is what the size cells above measured."""
+    on its own (views_and_moments), which is what the size cells above measured."""
     from gaussaudit.prep.whiten import covariance_basis
-    from gaussaudit.stats.headline import GaussianNull, common_normals, refit_centre, view_statistics
+    from gaussaudit.stats.headline import GaussianNull, common_normals, refit_centre, views_and_moments
 
     rng = np.random.default_rng(d)
     x = (rng.standard_normal((n, d)) @ rng.standard_normal((d, d))).T + 1.0
@@ -207,6 +207,6 @@ def test_refit_centre_is_the_mean_of_each_draws_own_statistics(d, n, projections
     base = common_normals(np.random.SeedSequence(1), inner, fit.factor.shape[0], n)
     directions = rng.standard_normal((d, projections)) if projections else None
     k = fit.factor.shape[1]
-    one_by_one = [view_statistics(fit.factor @ base[c, :k] + fit.mean[:, None], directions,
-                                  questions=("normalised",))[0]["normalised"].z for c in range(inner)]
+    one_by_one = [views_and_moments(fit.factor @ base[c, :k] + fit.mean[:, None], directions,
+                                    questions=("normalised",))[0]["normalised"].z for c in range(inner)]
     np.testing.assert_array_equal(refit_centre(fit, base, directions), np.mean(one_by_one, axis=0))

@@ -218,23 +218,16 @@ def _view(coord: tuple[np.ndarray, ...], z_proj: np.ndarray | None, alpha: float
     )
 
 
-def view_statistics(raw: np.ndarray, directions: np.ndarray | None, alpha: float = 0.05,
-                    questions: tuple[str, ...] = ("raw", "normalised")) -> tuple[dict[str, ViewStatistics], float]:
+def views_and_moments(raw: np.ndarray, directions: np.ndarray | None, alpha: float = 0.05,
+                      questions: tuple[str, ...] = ("raw", "normalised")):
     """Both questions' statistics of one raw sample ``raw`` (d × n, feature-major),
-    and the CV of its row norms.
+    the CV of its row norms, and the raw rows' :func:`row_moments` (None when
+    the raw question is not asked).
 
     Constant coordinates (NaN p-values) are left out; ``directions`` (d × k) are the random projections, tested on the
     raw rows for the raw question and on the normalised rows for the other
     (the projection of x/‖x‖ is the projection of x divided by ‖x‖).
     """
-    views, cv, _ = views_and_moments(raw, directions, alpha, questions)
-    return views, cv
-
-
-def views_and_moments(raw: np.ndarray, directions: np.ndarray | None, alpha: float = 0.05,
-                      questions: tuple[str, ...] = ("raw", "normalised")):
-    """:func:`view_statistics`, and the raw rows' :func:`row_moments` (None when
-    the raw question is not asked)."""
     x = raw if raw.dtype == np.float32 else raw.astype(np.float32)
     norms = np.sqrt(np.einsum("ij,ij->j", x, x, dtype=np.float64))
     inv = 1.0 / np.where(norms > 0, norms, 1.0)
@@ -572,7 +565,7 @@ def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | N
     m = d + (0 if turned is None else turned.shape[0])
     # The draws' normalised coordinates and projections go through row_moments
     # together, a group of draws at a time (about 4 MB): the same float32
-    # arithmetic row by row as one view_statistics call a draw (the centres are
+    # arithmetic row by row as one views_and_moments call a draw (the centres are
     # bit-identical), without the per-call overhead, which at small n, where
     # there are many draws, was most of an audit's time.
     group = max(1, min(inner, _REFIT_BLOCK_VALUES // (m * n)))
@@ -594,7 +587,7 @@ def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | N
 def surrogate_statistics(null_model: GaussianNull, directions: np.ndarray | None, replicates: int,
                          seed: np.random.SeedSequence, *, alpha: float = 0.05, threads: int | None = None,
                          refit=None, base: np.ndarray | None = None) -> list[Surrogate]:
-    """:func:`view_statistics` of ``replicates`` surrogates drawn from
+    """:func:`views_and_moments` of ``replicates`` surrogates drawn from
     ``null_model``, each on its own seeded stream (results do not depend on
     ``threads``). With ``refit`` (surrogate → its fitted :class:`GaussianNull`)
     and the ``base`` normals, each surrogate also gets its :func:`refit_centre`."""
