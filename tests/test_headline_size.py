@@ -9,18 +9,27 @@ fail them only about 1 % of the time over a change of seeds. The larger grid
 
 The simulations are cached per cell and shared by the tests that read them
 (the size of both questions and the null-band coverage come from one audit).
+A cell's replicates run one process a core, each audit on one thread: at these
+sizes an audit's own threads gained nothing (d = 32, n = 200: 99 ms an audit on
+one thread, 112 ms on two), and the cells were most of the suite's time (this
+module on two cores: 214 s in one process, 134 s in two, the same counts). The
+counts do not depend on how the replicates are spread (each has its own seeds).
 """
 from __future__ import annotations
 
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from gaussaudit import audit
+from gaussaudit.stats._blocks import default_threads
 
 # The data of the size cells: the laws of the benchmark's grid, one definition.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -38,7 +47,34 @@ REPS = 200
 EM_REPS = 100
 #: Replicates of a power cell.
 POWER_REPS = 40
-FAST = dict(projections=16, pca_projections=0, mv_sample=0)
+FAST = dict(projections=16, pca_projections=0, mv_sample=0, threads=1)
+
+_POOL: list[ProcessPoolExecutor] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_pool():
+    yield
+    while _POOL:
+        _POOL.pop().shutdown()
+
+
+def _one_blas_thread() -> None:
+    # one process a core already: BLAS threads in each would oversubscribe the
+    # cores (the audits' threads=1 keeps only their own thread pools out)
+    threadpool_limits(limits=1)
+
+
+def simulate(replicate, *args, reps: int) -> list:
+    """``[replicate(*args, r) for r in range(reps)]``, spread over one process a core."""
+    workers = min(default_threads(), reps)
+    if workers <= 1:
+        return [replicate(*args, r) for r in range(reps)]
+    if not _POOL:
+        # spawn, not fork: the parent may hold torch's and BLAS's thread pools
+        _POOL.append(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_one_blas_thread))
+    return list(_POOL[0].map(replicate, *([a] * reps for a in args), range(reps), chunksize=4))
 
 
 def binomial_bounds(reps: int, p: float, level: float = 0.99) -> tuple[int, int]:
@@ -61,32 +97,38 @@ def sphere(n: int, d: int, r: int) -> np.ndarray:
     return bench.unit_rows(np.random.default_rng(r).standard_normal((n, d)))
 
 
+def gaussian_replicate(cov: str, d: int, n: int, r: int) -> dict[str, bool]:
+    rep = audit(gaussian(cov, n, d, r), seed=r, **FAST)
+    return dict(raw=not rep.tests["raw"].gaussian, normalised=not rep.tests["normalised"].gaussian,
+                band_dp=rep.calibration.bands["normalised"]["dp.mean_p"].inside,
+                band_cv=rep.calibration.norm_cv.inside)
+
+
+def tally(outcomes: list[dict[str, bool]]) -> dict[str, int]:
+    return {key: sum(bool(o[key]) for o in outcomes) for key in outcomes[0]}
+
+
 @lru_cache(maxsize=None)
 def gaussian_cell(cov: str, d: int, n: int = 200) -> dict[str, int]:
     """Counts over SIZE_REPS Gaussian replicates: rejections of each question,
     and how often the data fall inside the null bands."""
-    out = dict(raw=0, normalised=0, band_dp=0, band_cv=0)
-    for r in range(SIZE_REPS):
-        rep = audit(gaussian(cov, n, d, r), seed=r, **FAST)
-        out["raw"] += not rep.tests["raw"].gaussian
-        out["normalised"] += not rep.tests["normalised"].gaussian
-        out["band_dp"] += rep.calibration.bands["normalised"]["dp.mean_p"].inside
-        out["band_cv"] += rep.calibration.norm_cv.inside
+    out = tally(simulate(gaussian_replicate, cov, d, n, reps=SIZE_REPS))
     print(f"\n[size] {cov} d={d} n={n}: " + ", ".join(f"{k} {v}/{SIZE_REPS} = {v / SIZE_REPS:.3f}"
                                                   for k, v in out.items()))
     return out
 
 
+def sphere_replicate(d: int, n: int, r: int) -> dict[str, bool]:
+    rep = audit(sphere(n, d, r), seed=r, **FAST)
+    assert set(rep.tests) == {"normalised"}  # unit rows: there are no raw rows to ask about
+    return dict(normalised=not rep.tests["normalised"].gaussian, paper=not rep.verdict.gaussian,
+                rayleigh=rep.uniformity.rayleigh_p <= ALPHA)
+
+
 @lru_cache(maxsize=None)
 def sphere_cell(d: int = 16, n: int = 2000) -> dict[str, int]:
     """Rows uniform on the sphere (normalised N(0, I)): the normalised null holds."""
-    out = dict(normalised=0, paper=0, rayleigh=0)
-    for r in range(EM_REPS):
-        rep = audit(sphere(n, d, r), seed=r, **FAST)
-        assert set(rep.tests) == {"normalised"}  # unit rows: there are no raw rows to ask about
-        out["normalised"] += not rep.tests["normalised"].gaussian
-        out["paper"] += not rep.verdict.gaussian
-        out["rayleigh"] += rep.uniformity.rayleigh_p <= ALPHA
+    out = tally(simulate(sphere_replicate, d, n, reps=EM_REPS))
     print(f"\n[sphere] d={d} n={n}: " + ", ".join(f"{k} {v}/{EM_REPS} = {v / EM_REPS:.3f}"
                                                  for k, v in out.items()))
     return out
@@ -130,15 +172,17 @@ def test_sphere_uniform_passes_normalised_test_but_not_the_paper_rule():
     assert cell["paper"] >= 0.9 * EM_REPS, f"paper rule rejected only {cell['paper']}/{EM_REPS}"
 
 
+def prenormalised_replicate(cov: str, d: int, n: int, r: int) -> bool:
+    rep = audit(bench.unit_rows(gaussian(cov, n, d, r)), seed=r, **FAST)
+    assert set(rep.tests) == {"normalised"} and rep.calibration.prenormalised
+    return not rep.test.gaussian
+
+
 @lru_cache(maxsize=None)
 def prenormalised_cell(cov: str, d: int, n: int) -> int:
     """Rejections of the normalised test when the Gaussian rows arrive already
     L2-normalised (its null is then fitted to the directions by EM)."""
-    k = 0
-    for r in range(EM_REPS):
-        rep = audit(bench.unit_rows(gaussian(cov, n, d, r)), seed=r, **FAST)
-        assert set(rep.tests) == {"normalised"} and rep.calibration.prenormalised
-        k += not rep.test.gaussian
+    k = sum(simulate(prenormalised_replicate, cov, d, n, reps=EM_REPS))
     print(f"\n[prenormalised] {cov} d={d} n={n}: normalised {k}/{EM_REPS} = {k / EM_REPS:.3f}")
     return k
 
@@ -163,30 +207,33 @@ def _relu(r):
     return np.maximum(0.0, np.random.default_rng(r).standard_normal((500, 16)) @ factor.T)
 
 
+def power_replicate(draw, r: int) -> dict[str, bool]:
+    rep = audit(draw(r), seed=r, **FAST)
+    return dict(raw=not rep.tests["raw"].gaussian, normalised=not rep.tests["normalised"].gaussian)
+
+
 @pytest.mark.parametrize("draw", [_laplace, _relu], ids=["iid-laplace", "relu"])
 def test_clearly_non_gaussian_data_are_rejected(draw):
     """iid Laplace coordinates and ReLU features (d = 16, n = 500): both tests reject in >= 95 %."""
-    counts = dict(raw=0, normalised=0)
-    for r in range(POWER_REPS):
-        rep = audit(draw(r), seed=r, **FAST)
-        counts["raw"] += not rep.tests["raw"].gaussian
-        counts["normalised"] += not rep.tests["normalised"].gaussian
+    counts = tally(simulate(power_replicate, draw, reps=POWER_REPS))
     print(f"\n[power] {draw.__name__.strip('_')} d=16 n=500: "
           + ", ".join(f"{k} {v}/{POWER_REPS}" for k, v in counts.items()))
     for question, k in counts.items():
         assert k >= 0.95 * POWER_REPS, f"{question} test rejected only {k}/{POWER_REPS}"
 
 
+def joint_replicate(r: int) -> dict[str, bool]:
+    x = np.random.default_rng(r).standard_normal((200, 4)) * np.array([1.0, 2.0, 0.5, 3.0]) + 1.0
+    mv = audit(x, seed=r, calibrate=0, projections=0, pca_projections=0, mv_sample=200, mv_dims=4,
+               threads=1).multivariate
+    assert mv.dim == 4 and mv.n == 200
+    return dict(energy=mv.energy.p_value <= ALPHA, mahalanobis=mv.mahalanobis.p_value <= ALPHA)
+
+
 def test_energy_and_mahalanobis_size():
     """Monte Carlo p-values of the joint energy and Mahalanobis tests (19
     replicates) on Gaussian raw rows, n = 200, d = 4: size about alpha."""
-    counts = dict(energy=0, mahalanobis=0)
-    for r in range(REPS):
-        x = np.random.default_rng(r).standard_normal((200, 4)) * np.array([1.0, 2.0, 0.5, 3.0]) + 1.0
-        mv = audit(x, seed=r, calibrate=0, projections=0, pca_projections=0, mv_sample=200, mv_dims=4).multivariate
-        assert mv.dim == 4 and mv.n == 200
-        counts["energy"] += mv.energy.p_value <= ALPHA
-        counts["mahalanobis"] += mv.mahalanobis.p_value <= ALPHA
+    counts = tally(simulate(joint_replicate, reps=REPS))
     print("\n[joint] d=4 n=200: " + ", ".join(f"{k} {v}/{REPS} = {v / REPS:.3f}"
                                              for k, v in counts.items()))
     for name, k in counts.items():
