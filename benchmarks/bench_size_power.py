@@ -284,43 +284,58 @@ def tally(section: str, outcomes: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- cache
 
+def _audit_hash(cases, joint: bool) -> str:
+    """A hash of the p-values (and the paper verdict) of audits of each (cov, n, d)
+    Gaussian of ``cases``, raw and L2-normalised; with ``joint`` the joint tests' too."""
+    h = hashlib.sha1()
+    for kind, n, d in cases:
+        x = gaussian(kind, n, d, np.random.default_rng(7))
+        for rows in (x, unit_rows(x)):
+            rep = audit(rows, seed=7, mv_sample=n, pca_projections=1, **{k: v for k, v in FAST.items()
+                                                                      if k not in ("mv_sample", "pca_projections")})
+            values = [t.p_value for _, t in sorted(rep.tests.items())]
+            if joint:
+                mv = rep.multivariate
+                values += [rep.verdict.gaussian, mv.mardia.skewness_p, mv.mardia.kurtosis_p,
+                           mv.henze_zirkler.p_value, mv.energy.p_value, mv.mahalanobis.p_value]
+            values += [rep.uniformity.rayleigh_p, rep.uniformity.bingham_p]
+            h.update(repr([round(float(v), 10) for v in values]).encode())
+    return h.hexdigest()[:12]
+
+
 def fingerprint() -> str:
     """A hash of what the simulated statistics compute: every p-value the cells
     read, on a few small fixed data sets. Replicates cached under another
     fingerprint were computed by code that gives other numbers and are not reused;
     edits that leave the statistics alone (reports, CLI) keep the cache."""
-    h = hashlib.sha1()
-    for kind, n, d in (("iso", 300, 8), ("aniso", 300, 24), ("aniso", 1200, 40)):
-        x = gaussian(kind, n, d, np.random.default_rng(7))
-        for rows in (x, unit_rows(x)):
-            rep = audit(rows, seed=7, mv_sample=n, pca_projections=1, **{k: v for k, v in FAST.items()
-                                                                      if k not in ("mv_sample", "pca_projections")})
-            values = [t.p_value for _, t in sorted(rep.tests.items())] + [rep.verdict.gaussian]
-            mv, u = rep.multivariate, rep.uniformity
-            values += [mv.mardia.skewness_p, mv.mardia.kurtosis_p, mv.henze_zirkler.p_value, mv.energy.p_value,
-                       mv.mahalanobis.p_value, u.rayleigh_p, u.bingham_p]
-            h.update(repr([round(float(v), 10) for v in values]).encode())
-    return h.hexdigest()[:12]
+    return _audit_hash((("iso", 300, 8), ("aniso", 300, 24), ("aniso", 1200, 40)), joint=True)
 
 
 def row_space_fingerprint() -> str:
     """:func:`fingerprint` of the fewer-rows-than-dimensions path (row-space
     covariance basis, the null's isotropic part drawn apart, the EM in the rows'
     span): cells with n < d are keyed by both."""
-    h = hashlib.sha1()
-    x = gaussian("aniso", 40, 100, np.random.default_rng(7))
-    for rows in (x, unit_rows(x)):
-        rep = audit(rows, seed=7, mv_sample=40, pca_projections=1, **{k: v for k, v in FAST.items()
-                                                                    if k not in ("mv_sample", "pca_projections")})
-        values = [t.p_value for _, t in sorted(rep.tests.items())] + [rep.uniformity.rayleigh_p, rep.uniformity.bingham_p]
-        h.update(repr([round(float(v), 10) for v in values]).encode())
-    return h.hexdigest()[:12]
+    return _audit_hash((("aniso", 40, 100),), joint=False)
 
 
-def cell_fingerprint(cell_id: str, base: str, row_space: str) -> str:
-    """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`)."""
+#: Cells of more dimensions than this are also keyed by :func:`large_d_fingerprint`.
+LARGE_D = 64
+
+
+def large_d_fingerprint() -> str:
+    """:func:`fingerprint` of a sample with d > LARGE_D (REFIT_MAX_DIM today), n ≥ 2d:
+    :func:`fingerprint`'s data sets have d ≤ 40, so a change of which
+    dimensions get refitted centres (REFIT_MAX_DIM raised above 64) would have
+    left the d > 64 cells' stale replicates in use. Cells with d > LARGE_D are
+    keyed by it too."""
+    return _audit_hash((("aniso", 600, 80),), joint=False)
+
+
+def cell_fingerprint(cell_id: str, base: str, row_space: str, large_d: str = "") -> str:
+    """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`
+    and :func:`large_d_fingerprint`)."""
     d, n = (int(part[1:]) for part in cell_id.split(":")[2:4])
-    return base if n >= d else f"{base}+{row_space}"
+    return base + (f"+{row_space}" if n < d else "") + (f"+L{large_d}" if d > LARGE_D and large_d else "")
 
 
 class Cache:
@@ -328,9 +343,9 @@ class Cache:
     appended as they are computed, so a long grid can be stopped and resumed, run
     in pieces (``--cells``) and across machines, and rendered from what is there."""
 
-    def __init__(self, path: Path | None, fp: str, row_space_fp: str = ""):
+    def __init__(self, path: Path | None, fp: str, row_space_fp: str = "", large_d_fp: str = ""):
         self.path, self.done = path, {}
-        self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp)
+        self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp, large_d_fp)
         if path is not None and path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
@@ -563,10 +578,10 @@ def main(argv=None) -> int:
 
     # the library was imported above: this is the code the simulation runs
     state = source_state()
-    fp, row_space_fp = fingerprint(), row_space_fingerprint()
-    cache = Cache(None if args.no_cache else Path(args.cache), fp, row_space_fp)
-    print(f"statistics fingerprint {fp} (n < d cells: {fp}+{row_space_fp}); {len(cache.done)} replicates cached "
-          "under them", file=sys.stderr)
+    fp, row_space_fp, large_d_fp = fingerprint(), row_space_fingerprint(), large_d_fingerprint()
+    cache = Cache(None if args.no_cache else Path(args.cache), fp, row_space_fp, large_d_fp)
+    keys = f"{fp} (n < d cells: +{row_space_fp}; d > {LARGE_D} cells: +L{large_d_fp})"
+    print(f"statistics fingerprint {keys}; {len(cache.done)} replicates cached under them", file=sys.stderr)
     started = time.perf_counter()
     deadline = started + 60 * args.stop_after if args.stop_after else None
     target = {c: {"power": power_reps, "joint": joint_reps}.get(c.section, reps) for c in cells}
@@ -603,8 +618,7 @@ def main(argv=None) -> int:
     short = [f"{c.id} ({_replicates(results[c])}/{target[c]})"
              for c in cells if c in results and _replicates(results[c]) < target[c]]
     missing = [c.id for c in cells if c not in results]
-    text = render(results, args, time.perf_counter() - started, state, f"{fp} (n < d cells: +{row_space_fp})",
-                  extended)
+    text = render(results, args, time.perf_counter() - started, state, keys, extended)
     if short or missing:
         text += ("\n**Incomplete grid.** " + (f"Cells with fewer replicates than the {reps} (power {power_reps}) "
                  "asked: " + ", ".join(short) + ". " if short else "")
