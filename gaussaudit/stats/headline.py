@@ -504,7 +504,11 @@ class Surrogate:
 #: with 320 draws: there the covariance estimate, not the centres, is the limit;
 #: the surrogates drawn from the true Σ gave 5.5 % at d = 16). The 6.6 % once
 #: measured at d = 32, n = 200 came from 8 draws a centre, not from the refit.
-#: Below 2 rows a dimension (not measured) the centring stays pooled.
+#: Below 2 rows a dimension (not measured) the centring stays pooled. Above
+#: d = 64 the refit would still help where the participation ratio is small
+#: (anisotropic d = 256, pooled → refit: n = 2,000 2.7 % → 4.0 %, mean p 0.584 →
+#: 0.510 over 300 replicates; n = 10,000 3.0 % → 4.8 %: benchmarks/bench_refit_centres.py),
+#: but it cost 2.9-4.9× the normalised audit's time there, and its products grow like d².
 REFIT_MAX_DIM = 64
 REFIT_ROWS_PER_DIM = 2
 #: Draws behind each refitted centre: at least INNER_DRAWS, and at least
