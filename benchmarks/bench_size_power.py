@@ -331,11 +331,11 @@ def large_d_fingerprint() -> str:
     return _audit_hash((("aniso", 600, 80),), joint=False)
 
 
-def cell_fingerprint(cell_id: str, base: str, row_space: str, large_d: str = "") -> str:
+def cell_fingerprint(cell_id: str, base: str, row_space: str, large_d: str) -> str:
     """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`
     and :func:`large_d_fingerprint`)."""
     d, n = (int(part[1:]) for part in cell_id.split(":")[2:4])
-    return base + (f"+{row_space}" if n < d else "") + (f"+L{large_d}" if d > LARGE_D and large_d else "")
+    return base + (f"+{row_space}" if n < d else "") + (f"+L{large_d}" if d > LARGE_D else "")
 
 
 class Cache:
@@ -343,7 +343,7 @@ class Cache:
     appended as they are computed, so a long grid can be stopped and resumed, run
     in pieces (``--cells``) and across machines, and rendered from what is there."""
 
-    def __init__(self, path: Path | None, fp: str, row_space_fp: str = "", large_d_fp: str = ""):
+    def __init__(self, path: Path | None, fp: str, row_space_fp: str, large_d_fp: str):
         self.path, self.done = path, {}
         self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp, large_d_fp)
         if path is not None and path.exists():
