@@ -240,7 +240,8 @@ def uniformity_section(report: AuditReport) -> Section | None:
         return None
     rows = ((Cell("Rayleigh (mean direction)"), Cell(f"‖ū‖ = {format_number(u.mean_resultant_length)}"),
              _p_cell(u.rayleigh_p), _mark(u.rayleigh_p > MARK_LEVEL)),
-            (Cell("Bingham (axes)"), Cell(""), _p_cell(u.bingham_p), _mark(u.bingham_p > MARK_LEVEL)))
+            (Cell("Bingham (axes)"), Cell(f"χ²({u.bingham_df:,}) = {format_number(u.bingham_statistic)}"),
+             _p_cell(u.bingham_p), _mark(u.bingham_p > MARK_LEVEL)))
     return Section("uniformity", "Uniform on the sphere?", f"normalised rows, {u.n:,}",
                    ("Test", "Statistic", "p", ""), rows,
                    notes=("uniform is what normalised isotropic, mean-zero Gaussian rows give; a mean direction or "
