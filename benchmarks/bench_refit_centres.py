@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -72,6 +73,7 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", choices=["pooled", "refit"], default=["pooled", "refit"])
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    threadpool_limits(limits=1, user_api="blas")  # the audits run one thread: so does BLAS (see bench_size_power)
     done = []
     if args.results.exists():
         done = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]

@@ -44,6 +44,7 @@ from typing import Callable
 
 import numpy as np
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from gaussaudit import __version__, audit
 from gaussaudit.stats.headline import STATISTIC
@@ -558,8 +559,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true", help="compute every replicate, store nothing")
     ap.add_argument("--stop-after", type=float, metavar="MINUTES",
                     help="start no new replicate after this many minutes; render what is there")
-    ap.add_argument("--threads", type=int, help="threads of each audit (default: all cores)")
+    ap.add_argument("--threads", type=int,
+                    help="threads of each audit, and of BLAS (default: all cores); with --threads 1, "
+                         "runs side by side do not oversubscribe the cores")
     args = ap.parse_args(argv)
+    if args.threads:
+        # the audit's own threads cap BLAS inside its pool, not in the calling thread,
+        # where two-threaded eigh and products slowed two parallel runs about 3x
+        threadpool_limits(limits=args.threads, user_api="blas")
 
     g = dict(QUICK if args.quick else FULL)
     if args.power_d:
