@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gaussaudit.analysis import PRENORMALISED_CV, MultivariateResult, NullCalibration, analyse
 from gaussaudit.config import AuditConfig, configured
@@ -271,7 +272,15 @@ def audit(source, config: AuditConfig | None = None, *, progress: Progress | Non
     """
     started = time.perf_counter()
     config = configured(config, AuditConfig, options, "audit")
-    progress = progress or SilentProgress()
+    if config.threads is None:
+        return _audit(source, config, progress or SilentProgress(), client, started)
+    # ``threads`` bounds BLAS as well: our pools hold it to one thread each while they
+    # run, but the products and eigendecompositions between them would use every core
+    with threadpool_limits(limits=config.threads, user_api="blas"):
+        return _audit(source, config, progress or SilentProgress(), client, started)
+
+
+def _audit(source, config: AuditConfig, progress: Progress, client, started: float) -> AuditReport:
     dataset = open_dataset(source, **{name: getattr(config, name, None) for name in dataset_options()})
     n_total, dim = dataset.n_rows, dataset.dim
     # The buffer is checked before the index is drawn: an index of 9e8 rows alone is 7 GB.

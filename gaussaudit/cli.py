@@ -110,7 +110,7 @@ _SCAN_OPTIONS = [
     ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace existing output files (--json, --markdown, --html, --plots, --plot)."), "outputs"),
     ("check", Optional[str], typer.Option(None, "--check", metavar="[test|paper]", help="Exit 1 when the data are not Gaussian: by the headline test of this scan's question (--check, --check test) or by the paper's rule (--check paper)."), "outputs"),
     ("quiet", bool, typer.Option(False, "--quiet", "-q", help="Print no terminal report and no progress bar."), "outputs"),
-    ("threads", Optional[int], typer.Option(_DEFAULT.threads, "--threads", help="Threads for the tests (default: every core)."), "config"),
+    ("threads", Optional[int], typer.Option(_DEFAULT.threads, "--threads", help="Threads for the tests, BLAS included (default: every core)."), "config"),
     ("projections", int, typer.Option(_DEFAULT.projections, "--projections", help="Random directions (uniform on the sphere, seeded) whose projections are tested; 0 = none."), "config"),
     ("pca_projections", int, typer.Option(_DEFAULT.pca_projections, "--pca-projections", help="Top principal directions whose projections are tested; 0 = none."), "config"),
     ("whiten", Optional[str], typer.Option(_DEFAULT.whiten, "--whiten", help="Run the per-feature tests on whitened coordinates: pca or zca.", metavar="pca|zca"), "config"),

@@ -86,7 +86,8 @@ class AuditConfig:
     rule : {"paper"}
         Verdict rule: Gaussian iff mean A² < 0.752 and mean DP p > 0.05.
     threads : int, optional
-        Threads for the per-feature tests (default: every core).
+        Threads for the tests, BLAS's included while the audit runs (default:
+        every core).
     projections : int, default 128
         Random directions, uniform on the sphere (seeded), whose projections get
         the same AD/DP tests; 0 skips them.

@@ -494,3 +494,31 @@ def test_few_rows_many_dimensions_never_build_a_d_by_d_matrix(monkeypatch):
         report = audit(rows, threads=1)
         assert report.test is not None and report.n_tested == 3000
     assert sizes and max(sizes) <= 60, max(sizes)
+
+
+def test_threads_bounds_blas_for_the_audit_and_restores_it(monkeypatch):
+    """``threads=1`` is one core: BLAS (eigendecompositions, products between our
+    pools) ran on every core before, so two one-thread runs side by side
+    oversubscribed a 2-core machine. The caller's BLAS setting is back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    seen = []
+    eigh = np.linalg.eigh
+
+    def recording_eigh(a, *args, **kwargs):
+        seen.append(blas_threads())
+        return eigh(a, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "eigh", recording_eigh)
+    x = np.random.default_rng(3).standard_normal((600, 24))
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert blas_threads() == {2}
+        audit(x, threads=1, calibrate=19)
+        assert seen and all(threads == {1} for threads in seen), seen
+        assert blas_threads() == {2}
+        seen.clear()
+        audit(x, calibrate=19)  # threads unset: the caller's BLAS, untouched
+        assert seen and {2} in seen, seen
