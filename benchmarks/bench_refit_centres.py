@@ -9,7 +9,13 @@ Replicate r draws its data from ``np.random.default_rng(r)`` and audits with
 ``seed=r`` and the size grid's settings (``bench_size_power.FAST``, one
 thread), as ``bench_size_power.py`` does, so the pooled rows reproduce the
 grid's normalised column replicate by replicate. "refit" turns the refitted
-centres on at every d with 2+ rows a dimension (the rule's n-condition kept).
+centres on at every d with 2+ rows a dimension (the rule's n-condition kept);
+``--inner K`` draws K samples behind each refitted centre instead of
+:func:`inner_draws`' (mode "refit-K": its cost is most of the refit's).
+``--prenormalised`` audits the same rows L2-normalised first (the grid's
+pre-normalised column; the surrogates' refits are then projected-normal EM fits).
+
+    python benchmarks/bench_refit_centres.py aniso 256 2000 --reps 300 --modes refit --inner 2
 
 Each replicate's p-value goes to benchmarks/results/refit-centres.jsonl (a run
 adds to it and skips what is there). What it prints: per mode the rejection
@@ -38,22 +44,29 @@ from gaussaudit import audit  # noqa: E402
 from gaussaudit.stats.headline import REFIT_ROWS_PER_DIM  # noqa: E402
 
 RESULTS = HERE / "results" / "refit-centres.jsonl"
-TODAY = analysis.refits_centres
+TODAY, TODAY_INNER = analysis.refits_centres, analysis.inner_draws
 
 
 def refit_everywhere(d: int, n: int) -> bool:
     return n >= REFIT_ROWS_PER_DIM * d
 
 
-def replicate(cov: str, d: int, n: int, r: int, mode: str) -> dict:
+def replicate(cov: str, d: int, n: int, r: int, mode: str, prenormalised: bool = False) -> dict:
+    """One replicate's normalised p-value; ``mode`` "pooled", "refit" or "refit-K"."""
     analysis.refits_centres = TODAY if mode == "pooled" else refit_everywhere
+    if mode.startswith("refit-"):
+        analysis.inner_draws = lambda m, k=int(mode.split("-")[1]): k
     try:
+        x = bench.gaussian(cov, n, d, np.random.default_rng(r))
+        if prenormalised:
+            x = bench.unit_rows(x)  # as the grid makes its pre-normalised column
         start = time.perf_counter()
-        rep = audit(bench.gaussian(cov, n, d, np.random.default_rng(r)), seed=r, threads=1, **bench.FAST)
-        return {"cov": cov, "d": d, "n": n, "mode": mode, "r": r, "p": rep.tests["normalised"].p_value,
-                "seconds": round(time.perf_counter() - start, 3)}
+        rep = audit(x, seed=r, threads=1, **bench.FAST)
+        row = {"cov": cov, "d": d, "n": n, "mode": mode, "r": r, "p": rep.tests["normalised"].p_value,
+               "seconds": round(time.perf_counter() - start, 3)}
+        return {**row, "input": "prenormalised"} if prenormalised else row
     finally:
-        analysis.refits_centres = TODAY
+        analysis.refits_centres, analysis.inner_draws = TODAY, TODAY_INNER
 
 
 def summary(rows: list[dict]) -> str:
@@ -71,22 +84,29 @@ def main(argv=None) -> int:
     ap.add_argument("n", type=int)
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--modes", nargs="+", choices=["pooled", "refit"], default=["pooled", "refit"])
+    ap.add_argument("--inner", type=int, help="draws behind each refitted centre (mode refit-K; default: inner_draws)")
+    ap.add_argument("--prenormalised", action="store_true", help="audit the rows L2-normalised first")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
+    if args.inner is not None and args.inner < 1:
+        ap.error("--inner must be at least 1")
+    modes = [f"refit-{args.inner}" if mode == "refit" and args.inner else mode for mode in args.modes]
+    source = "prenormalised" if args.prenormalised else "raw"
     threadpool_limits(limits=1, user_api="blas")  # the audits run one thread: so does BLAS (see bench_size_power)
     done = []
     if args.results.exists():
         done = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
-    for mode in args.modes:
+    for mode in modes:
         mine = {row["r"]: row for row in done
-                if (row["cov"], row["d"], row["n"], row["mode"]) == (args.cov, args.d, args.n, mode)}
+                if (row["cov"], row["d"], row["n"], row["mode"], row.get("input", "raw"))
+                == (args.cov, args.d, args.n, mode, source)}
         with args.results.open("a") as out:
             for r in range(args.reps):
                 if r not in mine:
-                    mine[r] = replicate(args.cov, args.d, args.n, r, mode)
+                    mine[r] = replicate(args.cov, args.d, args.n, r, mode, args.prenormalised)
                     out.write(json.dumps(mine[r]) + "\n")
                     out.flush()
-        print(f"{args.cov} d={args.d} n={args.n} {mode}: {summary([mine[r] for r in range(args.reps)])}")
+        print(f"{args.cov} d={args.d} n={args.n} {source} {mode}: {summary([mine[r] for r in range(args.reps)])}")
     return 0
 
 
