@@ -30,6 +30,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -40,22 +41,41 @@ sys.path.insert(0, str(HERE))
 import bench_size_power as bench  # noqa: E402
 
 import gaussaudit.analysis as analysis  # noqa: E402
+import gaussaudit.stats.headline as headline  # noqa: E402
 from gaussaudit import audit  # noqa: E402
 from gaussaudit.stats.headline import REFIT_ROWS_PER_DIM  # noqa: E402
 
 RESULTS = HERE / "results" / "refit-centres.jsonl"
-TODAY, TODAY_INNER = analysis.refits_centres, analysis.inner_draws
+TODAY, TODAY_INNER, TODAY_CENTRE = analysis.refits_centres, analysis.inner_draws, analysis.refit_centre
 
 
 def refit_everywhere(d: int, n: int) -> bool:
     return n >= REFIT_ROWS_PER_DIM * d
 
 
+def cholesky_coupled_centre(fit, base, directions):
+    """:func:`refit_centre` with the fit's factor replaced by the Cholesky factor of
+    its covariance: the same law, but a factor that moves continuously with the
+    fit, so that common normals make close draws for close fits. An eigenvector
+    factor does not: where eigenvalues are close (the 1/k spectrum's tail at
+    d = 256, n = 2,000: gaps far below the eigenvectors' sampling error) each
+    sample's eigenvectors come out in their own random rotation, and the common
+    normals' errors no longer cancel between samples."""
+    f = fit.factor.astype(np.float64)
+    cov = f @ f.T
+    jitter = 1e-10 * np.trace(cov) / cov.shape[0]
+    lower = np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
+    return TODAY_CENTRE(replace(fit, factor=lower.astype(np.float32)), base, directions)
+
+
 def replicate(cov: str, d: int, n: int, r: int, mode: str, prenormalised: bool = False) -> dict:
-    """One replicate's normalised p-value; ``mode`` "pooled", "refit" or "refit-K"."""
+    """One replicate's normalised p-value; ``mode`` "pooled", "refit", "refit-K"
+    (K draws a centre) or "chol-K" (K draws a centre, Cholesky-coupled)."""
     analysis.refits_centres = TODAY if mode == "pooled" else refit_everywhere
-    if mode.startswith("refit-"):
+    if "-" in mode:
         analysis.inner_draws = lambda m, k=int(mode.split("-")[1]): k
+    if mode.startswith("chol-"):
+        analysis.refit_centre = headline.refit_centre = cholesky_coupled_centre
     try:
         x = bench.gaussian(cov, n, d, np.random.default_rng(r))
         if prenormalised:
@@ -67,6 +87,7 @@ def replicate(cov: str, d: int, n: int, r: int, mode: str, prenormalised: bool =
         return {**row, "input": "prenormalised"} if prenormalised else row
     finally:
         analysis.refits_centres, analysis.inner_draws = TODAY, TODAY_INNER
+        analysis.refit_centre = headline.refit_centre = TODAY_CENTRE
 
 
 def summary(rows: list[dict]) -> str:
@@ -83,14 +104,17 @@ def main(argv=None) -> int:
     ap.add_argument("d", type=int)
     ap.add_argument("n", type=int)
     ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--modes", nargs="+", choices=["pooled", "refit"], default=["pooled", "refit"])
+    ap.add_argument("--modes", nargs="+", choices=["pooled", "refit", "chol"], default=["pooled", "refit"],
+                    help="chol: refit with Cholesky-coupled draws (needs --inner)")
     ap.add_argument("--inner", type=int, help="draws behind each refitted centre (mode refit-K; default: inner_draws)")
     ap.add_argument("--prenormalised", action="store_true", help="audit the rows L2-normalised first")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.inner is not None and args.inner < 1:
         ap.error("--inner must be at least 1")
-    modes = [f"refit-{args.inner}" if mode == "refit" and args.inner else mode for mode in args.modes]
+    if "chol" in args.modes and not args.inner:
+        ap.error("--modes chol needs --inner")
+    modes = [f"{mode}-{args.inner}" if mode in ("refit", "chol") and args.inner else mode for mode in args.modes]
     source = "prenormalised" if args.prenormalised else "raw"
     threadpool_limits(limits=1, user_api="blas")  # the audits run one thread: so does BLAS (see bench_size_power)
     done = []
