@@ -565,7 +565,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         # the audit's own threads cap BLAS inside its pool, not in the calling thread,
-        # where two-threaded eigh and products slowed two parallel runs about 3x
+        # where two-threaded eigh and products slowed two parallel runs 2-3x
         threadpool_limits(limits=args.threads, user_api="blas")
 
     g = dict(QUICK if args.quick else FULL)
