@@ -1,4 +1,4 @@
-"""Size of the normalised headline test with the centring pooled (today's rule
+"""Size of the normalised headline test with the centring pooled (the rule
 above d = REFIT_MAX_DIM) and with refitted centres (:func:`refit_centre`), on
 the size grid's Gaussians, by simulation. Run by hand; not a test.
 
@@ -7,11 +7,17 @@ the size grid's Gaussians, by simulation. Run by hand; not a test.
 
 Replicate r draws its data from ``np.random.default_rng(r)`` and audits with
 ``seed=r`` and the size grid's settings (``bench_size_power.FAST``, one
-thread), as ``bench_size_power.py`` does, so the pooled rows reproduce the
-grid's normalised column replicate by replicate. "refit" turns the refitted
+thread), as ``bench_size_power.py`` does, so the rows of the mode the grid's
+cell uses reproduce its column replicate by replicate. "pooled" never refits;
+"refit" turns the refitted
 centres on at every d with 2+ rows a dimension (the rule's n-condition kept);
 ``--inner K`` draws K samples behind each refitted centre instead of
-:func:`inner_draws`' (mode "refit-K": its cost is most of the refit's).
+INNER_DRAWS (mode "refit-K": its cost is most of the refit's).
+"eigen" ("eigen-K") is the refit drawn through each fit's eigenvector factor
+instead of :func:`coupled_factor`'s Cholesky factor, as it was before
+(results file rows before 2026-12-06 named "refit" are these; "chol-K" rows
+of then are today's "refit-K"; "refit-2-em100" rows are pre-normalised
+refits whose EM ran to convergence, before REFIT_EM_ITERATIONS).
 ``--prenormalised`` audits the same rows L2-normalised first (the grid's
 pre-normalised column; the surrogates' refits are then projected-normal EM fits).
 
@@ -30,7 +36,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,36 +51,31 @@ from gaussaudit import audit  # noqa: E402
 from gaussaudit.stats.headline import REFIT_ROWS_PER_DIM  # noqa: E402
 
 RESULTS = HERE / "results" / "refit-centres.jsonl"
-TODAY, TODAY_INNER, TODAY_CENTRE = analysis.refits_centres, analysis.inner_draws, analysis.refit_centre
+TODAY, TODAY_INNER, TODAY_COUPLING = analysis.refits_centres, analysis.INNER_DRAWS, headline.coupled_factor
+
+
+def never(d: int, n: int) -> bool:
+    return False
 
 
 def refit_everywhere(d: int, n: int) -> bool:
     return n >= REFIT_ROWS_PER_DIM * d
 
 
-def cholesky_coupled_centre(fit, base, directions):
-    """:func:`refit_centre` with the fit's factor replaced by the Cholesky factor of
-    its covariance: the same law, but a factor that moves continuously with the
-    fit, so that common normals make close draws for close fits. An eigenvector
-    factor does not: where eigenvalues are close (the 1/k spectrum's tail at
-    d = 256, n = 2,000: gaps far below the eigenvectors' sampling error) each
-    sample's eigenvectors come out in their own random rotation, and the common
-    normals' errors no longer cancel between samples."""
-    f = fit.factor.astype(np.float64)
-    cov = f @ f.T
-    jitter = 1e-10 * np.trace(cov) / cov.shape[0]
-    lower = np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
-    return TODAY_CENTRE(replace(fit, factor=lower.astype(np.float32)), base, directions)
+def eigenvector_factor(fit):
+    """The fit as it is: draws through its eigenvector factor (mode "eigen"),
+    the refit before :func:`coupled_factor` (see there for why it lost)."""
+    return fit
 
 
 def replicate(cov: str, d: int, n: int, r: int, mode: str, prenormalised: bool = False) -> dict:
     """One replicate's normalised p-value; ``mode`` "pooled", "refit", "refit-K"
-    (K draws a centre) or "chol-K" (K draws a centre, Cholesky-coupled)."""
-    analysis.refits_centres = TODAY if mode == "pooled" else refit_everywhere
+    (K draws a centre), "eigen" or "eigen-K" (the refit with eigenvector factors)."""
+    analysis.refits_centres = never if mode == "pooled" else refit_everywhere
     if "-" in mode:
-        analysis.inner_draws = lambda m, k=int(mode.split("-")[1]): k
-    if mode.startswith("chol-"):
-        analysis.refit_centre = headline.refit_centre = cholesky_coupled_centre
+        analysis.INNER_DRAWS = int(mode.split("-")[1])
+    if mode.startswith("eigen"):
+        headline.coupled_factor = eigenvector_factor
     try:
         x = bench.gaussian(cov, n, d, np.random.default_rng(r))
         if prenormalised:
@@ -86,8 +86,8 @@ def replicate(cov: str, d: int, n: int, r: int, mode: str, prenormalised: bool =
                "seconds": round(time.perf_counter() - start, 3)}
         return {**row, "input": "prenormalised"} if prenormalised else row
     finally:
-        analysis.refits_centres, analysis.inner_draws = TODAY, TODAY_INNER
-        analysis.refit_centre = headline.refit_centre = TODAY_CENTRE
+        analysis.refits_centres, analysis.INNER_DRAWS = TODAY, TODAY_INNER
+        headline.coupled_factor = TODAY_COUPLING
 
 
 def summary(rows: list[dict]) -> str:
@@ -104,17 +104,15 @@ def main(argv=None) -> int:
     ap.add_argument("d", type=int)
     ap.add_argument("n", type=int)
     ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--modes", nargs="+", choices=["pooled", "refit", "chol"], default=["pooled", "refit"],
-                    help="chol: refit with Cholesky-coupled draws (needs --inner)")
-    ap.add_argument("--inner", type=int, help="draws behind each refitted centre (mode refit-K; default: inner_draws)")
+    ap.add_argument("--modes", nargs="+", choices=["pooled", "refit", "eigen"], default=["pooled", "refit"],
+                    help="eigen: the refit drawn through eigenvector factors, not coupled_factor's")
+    ap.add_argument("--inner", type=int, help="draws behind each refitted centre (mode refit-K; default: INNER_DRAWS)")
     ap.add_argument("--prenormalised", action="store_true", help="audit the rows L2-normalised first")
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.inner is not None and args.inner < 1:
         ap.error("--inner must be at least 1")
-    if "chol" in args.modes and not args.inner:
-        ap.error("--modes chol needs --inner")
-    modes = [f"{mode}-{args.inner}" if mode in ("refit", "chol") and args.inner else mode for mode in args.modes]
+    modes = [f"{mode}-{args.inner}" if mode in ("refit", "eigen") and args.inner else mode for mode in args.modes]
     source = "prenormalised" if args.prenormalised else "raw"
     threadpool_limits(limits=1, user_api="blas")  # the audits run one thread: so does BLAS (see bench_size_power)
     done = []

@@ -46,7 +46,9 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+import gaussaudit.analysis as analysis
 from gaussaudit import __version__, audit
+from gaussaudit.config import AuditConfig
 from gaussaudit.stats.headline import STATISTIC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,8 @@ DEFAULT_CACHE = ROOT / "benchmarks" / "results" / "size-power.jsonl"
 ALPHA = 0.05
 #: Options of every headline audit (fast; the tests' defaults otherwise: calibrate=19, test_sample=5000).
 FAST = dict(projections=32, pca_projections=0, mv_sample=0)
+#: The rows a headline test sees at most (the default of ``test_sample``).
+TEST_SAMPLE = AuditConfig().test_sample
 FULL = dict(
     size_d=(8, 16, 32, 64, 256, 768), size_n=(200, 2000, 10000),
     joint_d=(8, 64, 768), joint_n=(2000,),
@@ -285,31 +289,70 @@ def tally(section: str, outcomes: list[dict]) -> dict:
 
 # ---------------------------------------------------------------- cache
 
-def _audit_hash(cases, joint: bool) -> str:
+def _audit_hash(cases, joint: bool, refit: bool = False) -> str:
     """A hash of the p-values (and the paper verdict) of audits of each (cov, n, d)
-    Gaussian of ``cases``, raw and L2-normalised; with ``joint`` the joint tests' too."""
+    Gaussian of ``cases``, raw and L2-normalised; with ``joint`` the joint tests' too.
+    With ``refit`` only the normalised p-value, with the refitted centres as the
+    library applies them; without, everything with the refit turned off."""
     h = hashlib.sha1()
     for kind, n, d in cases:
         x = gaussian(kind, n, d, np.random.default_rng(7))
         for rows in (x, unit_rows(x)):
-            rep = audit(rows, seed=7, mv_sample=n, pca_projections=1, **{k: v for k, v in FAST.items()
-                                                                      if k not in ("mv_sample", "pca_projections")})
-            values = [t.p_value for _, t in sorted(rep.tests.items())]
-            if joint:
-                mv = rep.multivariate
-                values += [rep.verdict.gaussian, mv.mardia.skewness_p, mv.mardia.kurtosis_p,
-                           mv.henze_zirkler.p_value, mv.energy.p_value, mv.mahalanobis.p_value]
-            values += [rep.uniformity.rayleigh_p, rep.uniformity.bingham_p]
-            h.update(repr([round(float(v), 10) for v in values]).encode())
+            rep = _fingerprint_audit(rows, n, refit)
+            if refit:
+                values = [rep.tests["normalised"].p_value]
+            else:
+                values = [t.p_value for _, t in sorted(rep.tests.items())]
+                if joint:
+                    mv = rep.multivariate
+                    values += [rep.verdict.gaussian, mv.mardia.skewness_p, mv.mardia.kurtosis_p,
+                               mv.henze_zirkler.p_value, mv.energy.p_value, mv.mahalanobis.p_value]
+                values += [rep.uniformity.rayleigh_p, rep.uniformity.bingham_p]
+            # 6 significant digits: a code change moves them; the float32 arithmetic's
+            # rounding on another CPU or BLAS (about 1e-7) should not
+            h.update(repr([f"{float(v):.6g}" for v in values]).encode())
     return h.hexdigest()[:12]
+
+
+def _fingerprint_audit(rows: np.ndarray, n: int, refit: bool):
+    options = dict(FAST, mv_sample=n, pca_projections=1)
+    if refit:
+        return audit(rows, seed=7, **options)
+    today = analysis.refits_centres
+    analysis.refits_centres = lambda d, m: False
+    try:
+        return audit(rows, seed=7, **options)
+    finally:
+        analysis.refits_centres = today
+
+
+FINGERPRINT_CASES = (("iso", 300, 8), ("aniso", 300, 24), ("aniso", 1200, 40))
 
 
 def fingerprint() -> str:
     """A hash of what the simulated statistics compute: every p-value the cells
-    read, on a few small fixed data sets. Replicates cached under another
-    fingerprint were computed by code that gives other numbers and are not reused;
-    edits that leave the statistics alone (reports, CLI) keep the cache."""
-    return _audit_hash((("iso", 300, 8), ("aniso", 300, 24), ("aniso", 1200, 40)), joint=True)
+    read, on a few small fixed data sets, with the normalised question's
+    refitted centres turned off (:func:`refit_fingerprint` keys those).
+    Replicates cached under another fingerprint were computed by code that gives
+    other numbers and are not reused; edits that leave the statistics alone
+    (reports, CLI) keep the cache."""
+    return _audit_hash(FINGERPRINT_CASES, joint=True)
+
+
+def refit_fingerprint() -> str:
+    """A hash of the normalised p-values with refitted centres
+    (:func:`~gaussaudit.stats.headline.refit_centre`) on :func:`fingerprint`'s
+    data sets: cells whose headline audits refit (:func:`refits`) are keyed by
+    it too, so that a change of the refit re-runs those cells only."""
+    return _audit_hash(FINGERPRINT_CASES, joint=False, refit=True)
+
+
+def refits(cell_id: str) -> bool:
+    """Whether a cell's outcomes depend on refitted centres: a size or power cell
+    whose headline audits refit (the joint and uniformity cells run no headline test)."""
+    section, _, d, n = cell_id.split(":")
+    tested = min(int(n[1:]), TEST_SAMPLE)
+    return section in ("size", "power") and analysis.refits_centres(int(d[1:]), tested)
 
 
 def row_space_fingerprint() -> str:
@@ -324,19 +367,17 @@ LARGE_D = 64
 
 
 def large_d_fingerprint() -> str:
-    """:func:`fingerprint` of a sample with d > LARGE_D (REFIT_MAX_DIM today), n ≥ 2d:
-    :func:`fingerprint`'s data sets have d ≤ 40, so a change of which
-    dimensions get refitted centres (REFIT_MAX_DIM raised above 64) would have
-    left the d > 64 cells' stale replicates in use. Cells with d > LARGE_D are
-    keyed by it too."""
+    """:func:`fingerprint` of a sample with d > LARGE_D, n ≥ 2d: :func:`fingerprint`'s
+    data sets have d ≤ 40; cells with d > LARGE_D are keyed by it too."""
     return _audit_hash((("aniso", 600, 80),), joint=False)
 
 
-def cell_fingerprint(cell_id: str, base: str, row_space: str, large_d: str) -> str:
-    """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`
-    and :func:`large_d_fingerprint`)."""
+def cell_fingerprint(cell_id: str, base: str, row_space: str, large_d: str, refit: str) -> str:
+    """The fingerprint a cell's replicates are cached under (see :func:`row_space_fingerprint`,
+    :func:`large_d_fingerprint` and :func:`refit_fingerprint`)."""
     d, n = (int(part[1:]) for part in cell_id.split(":")[2:4])
-    return base + (f"+{row_space}" if n < d else "") + (f"+L{large_d}" if d > LARGE_D else "")
+    return (base + (f"+{row_space}" if n < d else "") + (f"+L{large_d}" if d > LARGE_D else "")
+            + (f"+R{refit}" if refits(cell_id) else ""))
 
 
 class Cache:
@@ -344,9 +385,9 @@ class Cache:
     appended as they are computed, so a long grid can be stopped and resumed, run
     in pieces (``--cells``) and across machines, and rendered from what is there."""
 
-    def __init__(self, path: Path | None, fp: str, row_space_fp: str, large_d_fp: str):
+    def __init__(self, path: Path | None, fp: str, row_space_fp: str, large_d_fp: str, refit_fp: str):
         self.path, self.done = path, {}
-        self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp, large_d_fp)
+        self.fp_of = lambda cell_id: cell_fingerprint(cell_id, fp, row_space_fp, large_d_fp, refit_fp)
         if path is not None and path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
@@ -586,8 +627,10 @@ def main(argv=None) -> int:
     # the library was imported above: this is the code the simulation runs
     state = source_state()
     fp, row_space_fp, large_d_fp = fingerprint(), row_space_fingerprint(), large_d_fingerprint()
-    cache = Cache(None if args.no_cache else Path(args.cache), fp, row_space_fp, large_d_fp)
-    keys = f"{fp} (n < d cells: +{row_space_fp}; d > {LARGE_D} cells: +L{large_d_fp})"
+    refit_fp = refit_fingerprint()
+    cache = Cache(None if args.no_cache else Path(args.cache), fp, row_space_fp, large_d_fp, refit_fp)
+    keys = (f"{fp} (n < d cells: +{row_space_fp}; d > {LARGE_D} cells: +L{large_d_fp}; "
+            f"cells with refitted centres: +R{refit_fp})")
     print(f"statistics fingerprint {keys}; {len(cache.done)} replicates cached under them", file=sys.stderr)
     started = time.perf_counter()
     deadline = started + 60 * args.stop_after if args.stop_after else None

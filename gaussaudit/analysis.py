@@ -14,15 +14,16 @@ from gaussaudit.progress import Progress, SilentProgress
 from gaussaudit.stats.calibration import NullBand, null_band
 from gaussaudit.stats.drift import SpectrumSummary, spectrum_summary
 from gaussaudit.stats.headline import (
+    INNER_DRAWS,
     NULLS,
     QUESTIONS,
+    REFIT_EM_ITERATIONS,
     GaussianNull,
     HeadlineTest,
     centred_statistics,
     common_normals,
     data_seed,
     fit_projected_normal,
-    inner_draws,
     monte_carlo_p,
     refit_centre,
     refits_centres,
@@ -282,11 +283,13 @@ def _calibrate(tested: np.ndarray, norms: np.ndarray, raw_basis: CovarianceBasis
         # each sample's normalised z-scores centred on its own refitted null (refit_centre)
         if prenormalised:
             def refit(x):
-                return GaussianNull.fit(fit_projected_normal(x / np.linalg.norm(x, axis=0), start=null_basis), m)
+                # a few EM steps from the surrogate's own generator (REFIT_EM_ITERATIONS)
+                u = x / np.linalg.norm(x, axis=0)
+                return GaussianNull.fit(fit_projected_normal(u, start=null_basis, iterations=REFIT_EM_ITERATIONS), m)
         else:
             def refit(x):
                 return GaussianNull.fit(covariance_basis(x), m)
-        base = common_normals(seed.spawn(1)[0], inner_draws(m), null_model.factor.shape[0], m)
+        base = common_normals(seed.spawn(1)[0], INNER_DRAWS, null_model.factor.shape[0], m)
     null = surrogate_statistics(null_model, directions, config.calibrate, seed, alpha=config.alpha,
                                 threads=config.threads, refit=refit, base=base)
     if refit is not None:

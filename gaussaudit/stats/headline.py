@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cached_property
 
@@ -497,24 +497,32 @@ class Surrogate:
 #: rows a dimension; otherwise on the pooled mean. The bias the refit removes
 #: shrinks as the normalised coordinates become Gaussian (slowly: with the
 #: participation ratio, not d), its cost grows like d². Measured at α = 0.05
-#: on anisotropic Gaussians with a mean (500-1,000 replicates), pooled → refit:
-#: d = 8, n = 2,000: 1.3 % → 4.4 %; d = 64, n = 2,000: 3.3 % → 4.3 %; at
-#: n = 200 (with :func:`inner_draws`' 80 draws) d = 16: 2.8 % → 4.4 %,
-#: d = 32: 3.2 % → 4.8 %, d = 64 (3 rows a dimension): 1.4 % → 2.4 % (2.7 %
-#: with 320 draws: there the covariance estimate, not the centres, is the limit;
-#: the surrogates drawn from the true Σ gave 5.5 % at d = 16). The 6.6 % once
-#: measured at d = 32, n = 200 came from 8 draws a centre, not from the refit.
-#: Below 2 rows a dimension (not measured) the centring stays pooled. Above
-#: d = 64 the refit would still help where the participation ratio is small
-#: (anisotropic d = 256, pooled → refit: n = 2,000 2.7 % → 4.0 %, mean p 0.584 →
-#: 0.510 over 300 replicates; n = 10,000 3.0 % → 4.8 %: benchmarks/bench_refit_centres.py),
-#: but it cost 2.9-4.9× the normalised audit's time there, and its products grow like d².
-REFIT_MAX_DIM = 64
+#: on the size grid's anisotropic Gaussians (benchmarks/bench_refit_centres.py,
+#: 300-400 replicates, rate and mean p, which is 0.525 for an exact test),
+#: pooled → refit with :func:`coupled_factor` and INNER_DRAWS = 2:
+#: d = 256, n = 2,000: 2.7 % (0.584) → 3.0 % (0.525); n = 10,000 (200
+#: replicates): 3.0 % (0.558) → 6.0 % (0.530); pre-normalised rows, d = 256,
+#: n = 2,000 (114 replicates, the EM run to convergence): 1.8 % → 4.4 % (0.517).
+#: Smaller d, with earlier refits: d = 8, n = 2,000: 1.3 % → 5.2 %; d = 16,
+#: n = 200: 2.8 % → 4.8 %. Below 2 rows a dimension (not measured) the
+#: centring stays pooled. Above d = 256 (the default scan's d = 768 among
+#: them) it stays pooled for its cost: a refit per surrogate costs a d × d
+#: covariance and its eigendecomposition; at d = 256 the audit took 1.25× the
+#: pooled time at n = 2,000 (raw rows) and about 2.5× at n = 10,000.
+REFIT_MAX_DIM = 256
 REFIT_ROWS_PER_DIM = 2
-#: Draws behind each refitted centre: at least INNER_DRAWS, and at least
-#: REFIT_ROWS rows in all (:func:`inner_draws`).
-INNER_DRAWS = 8
-REFIT_ROWS = 16_000
+#: Draws behind each refitted centre. With :func:`coupled_factor`'s factors the
+#: draws' Monte Carlo error cancels between samples, and 2 draws gave the size
+#: that 8 did (anisotropic d = 16, n = 200, 400 replicates: 4.8 % both, mean
+#: p 0.519 and 0.536). Through eigenvector factors it did not cancel: 8 draws
+#: gave 3.3 % there, and 80 were needed for 4.5 %.
+INNER_DRAWS = 2
+#: EM steps of a surrogate's own projected-normal fit (pre-normalised input),
+#: started from the fit the surrogate was drawn from: each step shrank the
+#: distance to the converged fit about 7-fold, and after 2 the refitted centres
+#: were within 0.4 % of their spread between surrogates of the converged fit's
+#: (d = 256, n = 2,000), at under half its cost.
+REFIT_EM_ITERATIONS = 2
 #: float32 values of the draws :func:`refit_centre` puts through row_moments at once.
 _REFIT_BLOCK_VALUES = 1 << 20
 
@@ -524,29 +532,46 @@ def refits_centres(d: int, n: int) -> bool:
     return d <= REFIT_MAX_DIM and n >= REFIT_ROWS_PER_DIM * d
 
 
-def inner_draws(n: int) -> int:
-    """Draws of n rows behind each refitted centre: INNER_DRAWS, or enough for REFIT_ROWS rows.
-
-    The draws are common to every sample, but the samples' fits differ, and
-    the more so the fewer rows they come from: at small n the centres' Monte
-    Carlo error no longer cancels between samples, and it made the test
-    conservative (anisotropic, d = 16, n = 200, 400 replicates: 8 draws 3.3 %,
-    32 draws 4.3 %, 80 draws 4.5 %).
-
-    Examples
-    --------
-    >>> inner_draws(200), inner_draws(2000), inner_draws(10_000)
-    (80, 8, 8)
-    """
-    return max(INNER_DRAWS, -(-REFIT_ROWS // max(int(n), 1)))
-
-
 def common_normals(seed: np.random.SeedSequence, inner: int, d: int, n: int) -> np.ndarray:
     """The base normals (inner × d × n, float32) every sample's refitted null
     draws its centre from: common random numbers, so that samples' centres
     differ by their fits, not by the draws."""
     rng = np.random.Generator(np.random.SFC64(seed))
     return rng.standard_normal((inner, d, n), dtype=np.float32)
+
+
+def coupled_factor(fit: GaussianNull) -> GaussianNull:
+    """``fit`` with its factor replaced by the Cholesky factor of its covariance
+    (lower triangular, d × d): the same law, drawn through a factor that moves
+    continuously with the fit.
+
+    Why: :func:`refit_centre` draws every sample's centre from the same common
+    normals so that the centres' Monte Carlo errors cancel between samples. An
+    eigenvector factor defeats that: where eigenvalues are close (a 1/k
+    spectrum's tail at d = 256, n = 2,000: gaps far below the eigenvectors'
+    sampling error) each sample's eigenvectors come out in their own random
+    rotation, so close fits made unrelated draws, and the test was conservative
+    (anisotropic d = 32, n = 200, 8 draws a centre: 6.8 % with eigenvector
+    factors — high and noisy — 4.5 % with this one; benchmarks/bench_refit_centres.py).
+    Constant features (zero rows of the factor) stay constant.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    >>> g = coupled_factor(GaussianNull(mean=np.zeros(3, np.float32), factor=f, n=10))
+    >>> g.factor.shape, bool(np.allclose(g.factor @ g.factor.T, f @ f.T, atol=1e-6))
+    ((3, 3), True)
+    """
+    f = fit.factor.astype(np.float64)
+    live = np.any(f != 0, axis=1)
+    cov = f[live] @ f[live].T
+    # A fit from n ≥ 2d rows is positive definite; the jitter (far below float32's
+    # resolution of the draws) only guards the factorisation against rounding.
+    jitter = 1e-10 * np.trace(cov) / max(cov.shape[0], 1)
+    lower = np.zeros((f.shape[0], f.shape[0]))
+    lower[np.ix_(live, live)] = np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
+    return replace(fit, factor=np.ascontiguousarray(lower, dtype=np.float32))
 
 
 def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | None) -> np.ndarray:
@@ -561,8 +586,10 @@ def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | N
     pooled mean — the data's fit for all — therefore judged each surrogate
     against its generator's parameters and the data against its own, and the
     test was conservative. Centring each sample (data and surrogates alike) on
-    its own refitted null is the parametric bootstrap done in full.
+    its own refitted null is the parametric bootstrap done in full. The draws go
+    through :func:`coupled_factor`'s factor, so that close fits make close draws.
     """
+    fit = coupled_factor(fit)
     k, d = fit.factor.shape[1], fit.factor.shape[0]
     inner, n = base.shape[0], base.shape[2]
     turned = None if directions is None else directions.astype(np.float32).T
