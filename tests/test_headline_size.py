@@ -284,3 +284,34 @@ def test_coupled_factor_moves_little_with_the_fit_where_the_eigenvector_factor_j
         np.testing.assert_allclose(drawn.factor @ drawn.factor.T, fit.factor @ fit.factor.T, atol=1e-5)
     assert draw_gap(*coupled) < 0.3
     assert draw_gap(*fits) > 1.0
+
+
+def test_the_reported_statistic_names_the_refit_rule_in_force():
+    """The report's statistic_name says where refitted centres apply; it must say
+    what refits_centres does (a sentence the report prints is a claim)."""
+    from gaussaudit.stats.headline import REFIT_MAX_DIM, REFIT_ROWS_PER_DIM, STATISTIC, refits_centres
+
+    assert f"d <= {REFIT_MAX_DIM} with {REFIT_ROWS_PER_DIM}+ rows a dimension" in STATISTIC
+    d = REFIT_MAX_DIM
+    assert refits_centres(d, REFIT_ROWS_PER_DIM * d)
+    assert not refits_centres(d, REFIT_ROWS_PER_DIM * d - 1)
+    assert not refits_centres(d + 1, 100 * d)
+
+
+def test_coupled_factor_keeps_the_law_with_an_isotropic_part_and_a_constant_feature():
+    """Fewer rows than dimensions: the fit's isotropic part is drawn apart (iso on
+    the live features); coupled_factor must fold it into the factor, and keep a
+    constant feature constant."""
+    from gaussaudit.prep.whiten import covariance_basis
+    from gaussaudit.stats.headline import GaussianNull, coupled_factor
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 20)) * np.linspace(1, 3, 50)[:, None]
+    x[3] = 1.0
+    fit = GaussianNull.fit(covariance_basis(x), 20)
+    assert fit.iso > 0 and not fit.live[3]
+    law = fit.factor.astype(float) @ fit.factor.T.astype(float) + np.diag(fit.live * fit.iso**2)
+    coupled = coupled_factor(fit)
+    assert coupled.iso == 0.0
+    np.testing.assert_allclose(coupled.factor.astype(float) @ coupled.factor.T.astype(float), law, atol=1e-5)
+    assert not coupled.factor[3].any()

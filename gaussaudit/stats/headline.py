@@ -60,7 +60,7 @@ NULLS = {
 }
 STATISTIC = ("truncated product (tau 0.05) of the D'Agostino-Pearson K^2 of the coordinates and random "
              "projections, each feature's skewness and kurtosis z-scores centred on their mean over the data "
-             "and the surrogates (for the normalised question at d <= 64 with 2+ rows a dimension: on what "
+             "and the surrogates (for the normalised question at d <= 256 with 2+ rows a dimension: on what "
              "each sample's own refitted null expects)")
 _ROWS_PER_BLOCK = 32
 
@@ -507,8 +507,10 @@ class Surrogate:
 #: n = 200: 2.8 % → 4.8 %. Below 2 rows a dimension (not measured) the
 #: centring stays pooled. Above d = 256 (the default scan's d = 768 among
 #: them) it stays pooled for its cost: a refit per surrogate costs a d × d
-#: covariance and its eigendecomposition; at d = 256 the audit took 1.25× the
-#: pooled time at n = 2,000 (raw rows) and about 2.5× at n = 10,000.
+#: covariance, its eigendecomposition and the draws. The audit's time, refit
+#: over pooled (one thread, one run, interleaved; anisotropic rows, raw and
+#: pre-normalised input): d = 256, n = 2,000: 2.3× (0.61 → 1.41 s) and 3.5×
+#: (0.87 → 3.06 s); n = 10,000: 1.9× and 3.2×; d = 64, n = 10,000: 1.4× and 2.7×.
 REFIT_MAX_DIM = 256
 REFIT_ROWS_PER_DIM = 2
 #: Draws behind each refitted centre. With :func:`coupled_factor`'s factors the
@@ -553,7 +555,8 @@ def coupled_factor(fit: GaussianNull) -> GaussianNull:
     rotation, so close fits made unrelated draws, and the test was conservative
     (anisotropic d = 32, n = 200, 8 draws a centre: 6.8 % with eigenvector
     factors — high and noisy — 4.5 % with this one; benchmarks/bench_refit_centres.py).
-    Constant features (zero rows of the factor) stay constant.
+    Constant features (zero rows of the factor) stay constant; an isotropic
+    part drawn apart (``iso``) becomes part of the factor.
 
     Examples
     --------
@@ -564,14 +567,16 @@ def coupled_factor(fit: GaussianNull) -> GaussianNull:
     ((3, 3), True)
     """
     f = fit.factor.astype(np.float64)
-    live = np.any(f != 0, axis=1)
+    live = np.any(f != 0, axis=1) if not fit.iso else fit.live
     cov = f[live] @ f[live].T
+    if fit.iso:  # the isotropic part drawn apart (fewer rows than dimensions) joins the covariance
+        cov[np.diag_indices_from(cov)] += fit.iso**2
     # A fit from n ≥ 2d rows is positive definite; the jitter (far below float32's
     # resolution of the draws) only guards the factorisation against rounding.
     jitter = 1e-10 * np.trace(cov) / max(cov.shape[0], 1)
     lower = np.zeros((f.shape[0], f.shape[0]))
     lower[np.ix_(live, live)] = np.linalg.cholesky(cov + jitter * np.eye(cov.shape[0]))
-    return replace(fit, factor=np.ascontiguousarray(lower, dtype=np.float32))
+    return replace(fit, factor=np.ascontiguousarray(lower, dtype=np.float32), iso=0.0, live=None)
 
 
 def refit_centre(fit: GaussianNull, base: np.ndarray, directions: np.ndarray | None) -> np.ndarray:
