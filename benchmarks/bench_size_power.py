@@ -589,6 +589,10 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int,
                     help="replicates a size/joint/uniformity cell (default 500; 40, joint 20, with --quick)")
     ap.add_argument("--power-reps", type=int, help="replicates a power cell (default 200; 20 with --quick)")
+    ap.add_argument("--first-rep", type=int, default=0, metavar="K",
+                    help="compute only replicates K, K+1, ... (with a separate --cache each, runs side by "
+                         "side share one cell's replicates; a table counts a cell's replicates 0, 1, ... "
+                         "up to the first one missing)")
     ap.add_argument("--power-d", type=int, nargs="+", help="dimensions of the power cells (default 64)")
     ap.add_argument("--cells", nargs="+", metavar="PATTERN",
                     help="run only cells whose id matches one of these glob patterns, e.g. 'size:iso:*' 'power:t5:*'")
@@ -638,7 +642,7 @@ def main(argv=None) -> int:
     # cheap cells first, so that a run stopped by --stop-after has the most cells complete
     for i, cell in enumerate(sorted(cells, key=lambda c: c.n * c.d * (1 + c.d / 64)), 1):
         t0, computed = time.perf_counter(), 0
-        for r in range(target[cell]):
+        for r in range(args.first_rep, target[cell]):
             if cache.get(cell, r) is None:
                 if deadline is not None and time.perf_counter() > deadline:
                     break
