@@ -648,8 +648,9 @@ def main(argv=None) -> int:
                     break
                 cache.put(cell, r, REPLICATES[cell.section](cell, r, args.threads))
                 computed += 1
-        have = sum(cache.get(cell, r) is not None for r in range(target[cell]))
-        counts = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+        present = [v for r in range(target[cell]) if (v := cache.get(cell, r)) is not None]
+        have = len(present)
+        counts = tally(cell.section, present)
         rates = "  ".join(f"{k} {v.rate:.3f}" for k, v in counts.items() if isinstance(v, Count))
         print(f"[{i}/{len(cells)}] {cell.id}  {have}/{target[cell]} reps ({computed} computed)  "
               f"{time.perf_counter() - t0:.1f} s  {rates}", file=sys.stderr, flush=True)
