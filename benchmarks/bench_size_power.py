@@ -616,6 +616,8 @@ def main(argv=None) -> int:
     g = dict(QUICK if args.quick else FULL)
     if args.power_d:
         g["power_d"] = tuple(args.power_d)
+    if args.first_rep < 0:
+        ap.error("--first-rep must be 0 or more")
     reps = args.reps or g["reps"]
     joint_reps = args.reps or g["joint_reps"]
     power_reps = args.power_reps or g["power_reps"]
@@ -655,21 +657,22 @@ def main(argv=None) -> int:
         print(f"[{i}/{len(cells)}] {cell.id}  {have}/{target[cell]} reps ({computed} computed)  "
               f"{time.perf_counter() - t0:.1f} s  {rates}", file=sys.stderr, flush=True)
     # a cell's numbers: its first replicates 0, 1, ... that are all there (never a selection)
+    def leading(cell: Cell, limit: int | None = None) -> list[dict]:
+        """The cell's cached replicates 0, 1, ... up to the first missing one (or ``limit``)."""
+        out = []
+        while (limit is None or len(out) < limit) and (v := cache.get(cell, len(out))) is not None:
+            out.append(v)
+        return out
+
     results = {}
     for cell in cells:
-        have = 0
-        while have < target[cell] and cache.get(cell, have) is not None:
-            have += 1
-        if have:
-            results[cell] = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+        if first := leading(cell, target[cell]):
+            results[cell] = tally(cell.section, first)
     # size cells an earlier run extended past this run's target (--reps on those cells): all their replicates
     extended = {}
     for cell in cells:
-        have = 0
-        while cell.section == "size" and cache.get(cell, have) is not None:
-            have += 1
-        if have > target[cell]:
-            extended[cell] = tally(cell.section, [cache.get(cell, r) for r in range(have)])
+        if cell.section == "size" and len(every := leading(cell)) > target[cell]:
+            extended[cell] = tally(cell.section, every)
     short = [f"{c.id} ({_replicates(results[c])}/{target[c]})"
              for c in cells if c in results and _replicates(results[c]) < target[c]]
     missing = [c.id for c in cells if c not in results]
